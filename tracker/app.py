@@ -1,0 +1,102 @@
+"""create_app(settings): the ASGI application of a web process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .api import links as links_api
+from .api import reports as reports_api
+from .problems import Problem
+from .redirect import Front, Redirector
+from .settings import Settings
+from .store import Store, connect
+
+log = logging.getLogger("tracker.app")
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    store: Store = request.app.state.store
+    try:
+        await store.redis.ping()
+    except (RedisError, OSError) as exc:
+        return JSONResponse({"ready": False, "redis": str(exc)}, status_code=503)
+    return JSONResponse({"ready": True})
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response(request.url.path)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {404: "Not found", 405: "Method not allowed"}
+    problem = Problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
+                      headers=dict(exc.headers or {}))
+    return problem.response(request.url.path)
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    log.warning("redis error on %s: %s", request.url.path, exc)
+    return Problem(503, "Service unavailable", "Storage is not reachable; retry shortly.",
+                   headers={"Retry-After": "5"}).response(request.url.path)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path)
+    return Problem(500, "Internal error", "Something broke on our side.").response(
+        request.url.path
+    )
+
+
+def create_app(settings: Settings) -> Front:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis = connect(settings.effective_redis_url)
+        store = Store(redis, settings)
+        try:
+            await store.prepare()
+        except (RedisError, OSError) as exc:
+            # Start anyway: /readyz says not ready, and scripts load on first use.
+            log.warning("redis not ready at start-up: %s", exc)
+        app.state.settings = settings
+        app.state.store = store
+        app.state.redirector = Redirector(settings, redis)
+        try:
+            yield
+        finally:
+            app.state.redirector = None
+            await redis.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            *links_api.routes,
+            *reports_api.routes,
+        ],
+        exception_handlers={
+            Problem: _problem,
+            HTTPException: _http_error,
+            RedisError: _redis_down,
+            ConnectionError: _redis_down,
+            Exception: _crash,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.redirector = None
+    return Front(app, lambda: app.state.redirector)

@@ -1,0 +1,290 @@
+"""The `tracker` command: up | serve | worker | workspace | report.
+
+Every flag can also be set through its environment variable (the flag wins);
+flags are written into the environment so the processes we start inherit them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .settings import Settings, SettingsError
+
+DEFAULT_WORKSPACE = "default"
+_EXAMPLE = json.dumps({"url": "https://shop.example/p", "campaign": "demo", "recipient": "r1"})
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"tracker: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _apply_flags(args: argparse.Namespace) -> None:
+    for flag, var in (("host", "TRACKER_HOST"), ("port", "TRACKER_PORT"),
+                      ("workers", "TRACKER_WORKERS"), ("data_dir", "TRACKER_DATA_DIR")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[var] = str(value)
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+# -- serve / worker ---------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _apply_flags(args)
+    settings = _settings()
+    _logging(settings)
+    uvicorn.run(
+        "tracker.asgi:create",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    settings = _settings()
+    _logging(settings)
+    _run(run_worker(settings))
+    return 0
+
+
+# -- workspaces -------------------------------------------------------------------
+async def _create_workspace(settings: Settings, name: str) -> str:
+    from .store import Store, connect
+
+    redis = connect(settings.effective_redis_url)
+    try:
+        store = Store(redis, settings)
+        return await store.create_workspace(name)
+    finally:
+        await redis.aclose()
+
+
+def cmd_workspace_create(args: argparse.Namespace) -> int:
+    from .store import WorkspaceExists
+
+    settings = _settings()
+    try:
+        key = _run(_create_workspace(settings, args.name))
+    except WorkspaceExists:
+        print(f"tracker: workspace {args.name!r} already exists", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"tracker: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"workspace": args.name, "api_key": key}))
+    return 0
+
+
+# -- report -----------------------------------------------------------------------
+async def _report(settings: Settings, ws: str, campaign: str) -> dict[str, Any] | None:
+    from .metrics import campaign_report
+    from .store import Store, connect
+
+    redis = connect(settings.effective_redis_url)
+    try:
+        store = Store(redis, settings)
+        if not await store.campaign_known(ws, campaign):
+            return None
+        agg, links, recipients = await store.campaign_counts(ws, campaign)
+        return campaign_report(campaign, agg, links, recipients)
+    finally:
+        await redis.aclose()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings = _settings()
+    report = _run(_report(settings, args.workspace, args.campaign))
+    if report is None:
+        print(f"tracker: no campaign {args.campaign!r} in workspace {args.workspace!r}",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rows: list[tuple[str, str]] = []
+    for key in ("links", "recipients", "clicks", "unique_clickers", "anonymous_clicks",
+                "non_human_clicks"):
+        rows.append((key, str(report[key])))
+    ctr = report["ctr"]
+    value = "-" if ctr["value"] is None else f"{ctr['value'] * 100:.2f} %"
+    rows.append(("ctr", f"{value}  ({ctr['numerator']} / {ctr['denominator']})"))
+    width = max(len(k) for k, _ in rows)
+    print(f"campaign {report['campaign']}")
+    for key, val in rows:
+        print(f"  {key.ljust(width)}  {val}")
+    return 0
+
+
+# -- up: the quick start --------------------------------------------------------------
+def _default_key(settings: Settings, data_dir: Path) -> str:
+    """The default workspace's key, created on first start and kept in the data dir."""
+    from .store import WorkspaceExists
+
+    key_file = data_dir / "default-api-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    try:
+        key: str = _run(_create_workspace(settings, DEFAULT_WORKSPACE))
+    except WorkspaceExists:
+        key = _run(_new_key(settings, DEFAULT_WORKSPACE))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
+async def _new_key(settings: Settings, ws: str) -> str:
+    from .store import Store, connect
+
+    redis = connect(settings.effective_redis_url)
+    try:
+        key: str = await Store(redis, settings).add_api_key(ws)
+        return key
+    finally:
+        await redis.aclose()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .embedded import EmbeddedRedis, EmbeddedRedisError
+
+    _apply_flags(args)
+    settings = _settings()
+    data_dir = Path(settings.data_dir)
+    embedded: EmbeddedRedis | None = None
+    if not settings.redis_url:
+        try:
+            embedded = EmbeddedRedis(data_dir / "redis").start()
+        except EmbeddedRedisError as exc:
+            print(f"tracker: {exc}", file=sys.stderr)
+            return 1
+        os.environ["REDIS_URL"] = embedded.url
+        settings = _settings()
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        key = _default_key(settings, data_dir)
+        exe = [sys.executable, "-m", "tracker"]
+        children.append(subprocess.Popen([*exe, "worker"]))
+        children.append(subprocess.Popen([*exe, "serve"]))
+        redis_where = (
+            f"embedded redis-server, data in {data_dir / 'redis'}" if embedded
+            else settings.redis_url
+        )
+        print(
+            f"tracker is up\n"
+            f"  listening on   http://{settings.host}:{settings.port}\n"
+            f"  short links    {settings.public_base_url}/<code>\n"
+            f"  redis          {redis_where}\n"
+            f"  workspace      {DEFAULT_WORKSPACE}\n"
+            f"  api key        {key}\n"
+            f"try: curl -s -H 'Authorization: Bearer {key}' "
+            f"-d '{_EXAMPLE}' http://{settings.host}:{settings.port}/api/v1/links",
+            flush=True,
+        )
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded is not None:
+            embedded.stop()
+    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+    return 1 if failed and not stopping else 0
+
+
+# -- parser -------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tracker", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def web_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--host", help="listen address (TRACKER_HOST)")
+        sp.add_argument("--port", type=int, help="listen port (TRACKER_PORT)")
+        sp.add_argument("--workers", type=int, help="web worker processes (TRACKER_WORKERS)")
+
+    up = sub.add_parser("up", help="run web + worker on an embedded Redis (the quick start)")
+    web_flags(up)
+    up.add_argument("--data-dir", help="data directory (TRACKER_DATA_DIR)")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run the web process")
+    web_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a worker")
+    worker.set_defaults(func=cmd_worker)
+
+    ws = sub.add_parser("workspace", help="manage workspaces")
+    ws_sub = ws.add_subparsers(dest="action", required=True)
+    create = ws_sub.add_parser("create", help="create a workspace and print its API key")
+    create.add_argument("name")
+    create.set_defaults(func=cmd_workspace_create)
+
+    report = sub.add_parser("report", help="print a campaign report")
+    report.add_argument("campaign")
+    report.add_argument("--workspace", default=os.environ.get("TRACKER_WORKSPACE",
+                                                             DEFAULT_WORKSPACE),
+                        help="workspace (TRACKER_WORKSPACE; default: default)")
+    report.add_argument("--json", action="store_true", help="print JSON")
+    report.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

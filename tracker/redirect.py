@@ -1,0 +1,307 @@
+"""The hot path: ``GET /{code}`` answers a 302 and logs the click to a stream.
+
+Kept as a bare ASGI handler in front of the Starlette app, because Starlette's
+routing and Response objects cost about as much again as the whole redirect.
+What happens per request:
+
+- the code is checked against the alphabet (junk paths never reach Redis);
+- a link in the process's cache (trusted for ``TRACKER_LINK_CACHE_TTL``
+  seconds) costs one XADD; a miss costs one script call that reads the link
+  and appends the click together. Either way: one round trip, and the click
+  is acknowledged by Redis before the 302 is sent;
+- concurrent requests share round trips: their commands go to Redis in one
+  pipeline (group commit), and each response is released when its batch is
+  acknowledged;
+- no user-agent parsing and no enrichment: the worker does that.
+
+If Redis fails, a cached link still redirects (the click is kept in a bounded
+in-memory buffer and written when Redis answers again); an uncached one gets
+a 503 page with Retry-After rather than a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import NoScriptError, RedisError
+
+from .clientip import anonymise, client_ip
+from .keys import Keys
+from .links import looks_like_code, redirect_parts
+from .settings import Settings
+from .store import RESERVED_CODES, Redis, Scripts
+
+log = logging.getLogger("tracker.redirect")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_NO_STORE = (b"cache-control", b"private, no-store")
+# Clicks kept in memory while Redis is unreachable, per process.
+RETRY_BUFFER = 100_000
+
+
+def _page(title: str, text: str) -> bytes:
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{title}</title><body style='font:16px/1.5 system-ui,sans-serif;"
+        f"max-width:32em;margin:4em auto;padding:0 1em'><h1>{title}</h1><p>{text}</p>"
+    ).encode()
+
+
+PAGE_404 = _page("Link not found", "This link does not exist. Please check the message it came in.")
+PAGE_410 = _page("Link no longer active", "This link has expired or was switched off.")
+PAGE_503 = _page("One moment, please", "We could not open this link just now. "
+                 "Please try again in a few seconds.")
+
+
+@dataclass(frozen=True, slots=True)
+class CachedLink:
+    ws: str
+    campaign: str
+    recipient: str
+    prefix: str  # Location = prefix + click id + suffix
+    suffix: str
+    expires_at: int | None
+    disabled: bool
+    fetched: float  # time.monotonic() when read from Redis
+
+
+class LinkCache:
+    """A bounded map of code -> link, trusted for `ttl` seconds per entry.
+
+    Eviction is first-in-first-out: cheaper than LRU on every hit, and a hot
+    link evicted by accident costs one script call to come back.
+    """
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._data: dict[str, CachedLink] = {}
+
+    def get(self, code: str, now: float) -> CachedLink | None:
+        entry = self._data.get(code)
+        if entry is None or now - entry.fetched >= self.ttl:
+            return None
+        return entry
+
+    def put(self, code: str, entry: CachedLink) -> None:
+        if self.size <= 0:
+            return
+        data = self._data
+        if code not in data and len(data) >= self.size:
+            del data[next(iter(data))]
+        data[code] = entry
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class GroupCommit:
+    """Send the commands of concurrent requests to Redis in one pipeline.
+
+    The first request to arrive while no batch is in flight starts one; the
+    ones arriving meanwhile wait for the next. Each caller gets its own
+    command's reply (or exception).
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._running = False
+
+    async def call(self, *args: Any) -> Any:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((args, fut))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                pipe = self.redis.pipeline(transaction=False)
+                for args, _ in batch:
+                    pipe.execute_command(*args)
+                try:
+                    replies = await pipe.execute(raise_on_error=False)
+                except Exception as exc:  # connection-level: every caller fails alike
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, fut), reply in zip(batch, replies, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(reply, Exception):
+                        fut.set_exception(reply)
+                    else:
+                        fut.set_result(reply)
+        finally:
+            self._running = False
+
+
+def _header_values(scope: Scope) -> tuple[str, str, str, str | None]:
+    ua = ref = lang = ""
+    xff: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            ua = value.decode("latin-1")
+        elif name == b"referer":
+            ref = value.decode("latin-1")
+        elif name == b"accept-language":
+            lang = value.decode("latin-1")
+        elif name == b"x-forwarded-for":
+            xff = value.decode("latin-1")
+    return ua, ref, lang, xff
+
+
+class Redirector:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = Keys(settings.key_prefix, settings.partitions)
+        self.cache = LinkCache(settings.link_cache_size, settings.link_cache_ttl)
+        self.commit = GroupCommit(redis)
+        self.param = settings.click_param
+        self.maxlen = str(settings.stream_maxlen)
+        self.pending: deque[tuple[str, list[str]]] = deque(maxlen=RETRY_BUFFER)
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        code = scope["path"][1:]
+        head = scope["method"] == "HEAD"
+        ua, ref, lang, xff = _header_values(scope)
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        ip = anonymise(
+            client_ip(peer, xff, self.settings.trusted_proxies),
+            self.settings.ipv4_prefix,
+            self.settings.ipv6_prefix,
+        )
+        now_ms = time.time_ns() // 1_000_000
+        click_id = secrets.token_urlsafe(9)
+        click = ["code", code, "ts", str(now_ms), "id", click_id, "method", scope["method"],
+                 "ua", ua, "ref", ref, "lang", lang, "ip", ip]
+        entry = self.cache.get(code, time.monotonic())
+        if entry is not None:
+            await self._cached(entry, code, click, now_ms, click_id, head, send)
+            return
+        try:
+            reply = await self.commit.call(
+                "EVALSHA", Scripts.redirect_miss.sha, 2, self.keys.link(code),
+                self.keys.click_stream_for(code), now_ms, self.maxlen, *click,
+            )
+        except NoScriptError:
+            reply = await self.redis.eval(
+                Scripts.redirect_miss.source, 2, self.keys.link(code),
+                self.keys.click_stream_for(code), now_ms, self.maxlen, *click,
+            )
+        except (RedisError, OSError):
+            log.warning("redis unavailable; uncached link %s answered 503", code)
+            await _html(send, 503, PAGE_503, head, extra=[(b"retry-after", b"5")])
+            return
+        state = int(reply[0])
+        if state == 0:
+            await _html(send, 404, PAGE_404, head)
+            return
+        ws, campaign, recipient, url, expires = reply[1:6]
+        prefix, suffix = redirect_parts(url, self.param)
+        self.cache.put(code, CachedLink(
+            ws, campaign, recipient, prefix, suffix,
+            int(expires) if expires else None, state == 2, time.monotonic(),
+        ))
+        if state == 1:
+            await _redirect(send, prefix + click_id + suffix, head)
+        else:
+            await _html(send, 410, PAGE_410, head)
+
+    async def _cached(
+        self, entry: CachedLink, code: str, click: list[str], now_ms: int,
+        click_id: str, head: bool, send: Send,
+    ) -> None:
+        if entry.disabled or (entry.expires_at is not None and entry.expires_at <= now_ms):
+            await _html(send, 410, PAGE_410, head)
+            return
+        click += ["ws", entry.ws, "campaign", entry.campaign, "recipient", entry.recipient]
+        stream = self.keys.click_stream_for(code)
+        try:
+            await self.commit.call("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
+        except (RedisError, OSError):
+            # The recipient still lands on the shop; the click waits in memory.
+            self.pending.append((stream, click))
+            self._start_flusher()
+        await _redirect(send, entry.prefix + click_id + entry.suffix, head)
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_pending())
+
+    async def _flush_pending(self) -> None:
+        delay = 0.2
+        while self.pending:
+            stream, click = self.pending[0]
+            try:
+                await self.redis.xadd(
+                    stream, dict(zip(click[::2], click[1::2], strict=True)),
+                    maxlen=int(self.maxlen), approximate=True,
+                )
+            except (RedisError, OSError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.pending.popleft()
+            delay = 0.2
+
+
+async def _redirect(send: Send, location: str, head: bool) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": 302,
+        "headers": [(b"location", location.encode("latin-1")), _NO_STORE,
+                    (b"content-length", b"0")],
+    })
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _html(
+    send: Send, status: int, page: bytes, head: bool,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", b"text/html; charset=utf-8"), _NO_STORE,
+               (b"content-length", str(len(page)).encode())]
+    if extra:
+        headers += extra
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else page})
+
+
+class Front:
+    """Routes ``GET|HEAD /{code}`` to the redirector, everything else to `app`."""
+
+    def __init__(self, app: ASGIApp, redirector: Callable[[], Redirector | None]) -> None:
+        self.app = app
+        self.redirector = redirector
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            code = scope["path"][1:]
+            if looks_like_code(code) and code not in RESERVED_CODES:
+                redirector = self.redirector()
+                if redirector is not None:
+                    await redirector(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

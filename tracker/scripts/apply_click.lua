@@ -1,0 +1,35 @@
+-- Fold one click into its campaign's aggregates, exactly once.
+-- The click row doubles as the "already applied" marker: it is written in
+-- the same atomic step as the counters, so a redelivered or reclaimed entry
+-- (a crash before XACK) finds it and changes nothing.
+-- KEYS[1]: click rows (hash: click id -> row), KEYS[2]: campaign totals,
+-- KEYS[3]: per-link counters, KEYS[4]: campaign clickers (set of recipients),
+-- KEYS[5]: link clickers (set of "code recipient").
+-- ARGV: click id, row, kind (human|preview|bot|head), code, recipient,
+-- device, os, browser.
+local id, row, kind, code, recipient = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('HSETNX', KEYS[1], id, row) == 0 then
+  return 0
+end
+if kind == 'human' then
+  redis.call('HINCRBY', KEYS[2], 'clicks', 1)
+  redis.call('HINCRBY', KEYS[3], code .. ':clicks', 1)
+  redis.call('HINCRBY', KEYS[2], 'device:' .. ARGV[6], 1)
+  redis.call('HINCRBY', KEYS[2], 'os:' .. ARGV[7], 1)
+  redis.call('HINCRBY', KEYS[2], 'browser:' .. ARGV[8], 1)
+  if recipient ~= '' then
+    if redis.call('SADD', KEYS[4], recipient) == 1 then
+      redis.call('HINCRBY', KEYS[2], 'unique_clickers', 1)
+    end
+    if redis.call('SADD', KEYS[5], code .. ' ' .. recipient) == 1 then
+      redis.call('HINCRBY', KEYS[3], code .. ':unique_clickers', 1)
+    end
+  else
+    redis.call('HINCRBY', KEYS[2], 'anonymous_clicks', 1)
+  end
+else
+  redis.call('HINCRBY', KEYS[2], 'non_human_clicks', 1)
+  redis.call('HINCRBY', KEYS[2], 'non_human:' .. kind, 1)
+  redis.call('HINCRBY', KEYS[3], code .. ':non_human_clicks', 1)
+end
+return 1

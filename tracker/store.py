@@ -1,0 +1,326 @@
+"""Async Redis I/O for the API and the CLI: workspaces, keys, links, reports.
+
+The redirect's hot path and the worker have their own small I/O
+(`redirect.py`, `worker.py`); everything here may take a few round trips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, ResponseError
+
+from . import keys as keymod
+from .clock import now_ms
+from .keys import Keys
+from .links import new_code
+from .models import Link
+from .settings import Settings
+from .validation import LinkSpec
+
+Redis = aioredis.Redis
+
+WORKSPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Words the router serves itself; a code never takes one of them.
+RESERVED_CODES = frozenset({"dashboard", "healthz", "readyz", "metrics", "openapi", "webhooks"})
+# Codes per create_links call: one script runs alone on the server, so keep
+# each call short enough not to stall redirects.
+CREATE_CHUNK = 1000
+
+
+class WorkspaceExists(Exception):
+    pass
+
+
+def connect(url: str, *, timeout: float | None = 5.0) -> Redis:
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2.0,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    source: str
+    sha: str
+
+    @classmethod
+    def load(cls, name: str) -> Script:
+        source = resources.files("tracker").joinpath(f"scripts/{name}.lua").read_text()
+        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+    async def __call__(self, r: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await r.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # A restarted or flushed Redis forgets scripts; EVAL loads it again.
+            return await r.eval(self.source, len(keys), *keys, *args)
+
+
+class Scripts:
+    create_links = Script.load("create_links")
+    claim_index = Script.load("claim_index")
+    redirect_miss = Script.load("redirect_miss")
+    apply_click = Script.load("apply_click")
+
+    @classmethod
+    def all(cls) -> list[Script]:
+        return [cls.create_links, cls.claim_index, cls.redirect_miss, cls.apply_click]
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def index_field(recipient: str, url: str) -> str:
+    # The final URL (UTM merged) identifies the destination: a different utm
+    # object is a different link. Hashed so the index stays small.
+    return f"{recipient}\x1f{hashlib.blake2b(url.encode(), digest_size=12).hexdigest()}"
+
+
+class Store:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix, settings.partitions)
+
+    # -- set-up -------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """Load scripts and create the consumer groups (idempotent)."""
+        for script in Scripts.all():
+            await self.redis.script_load(script.source)
+        for stream in self.keys.click_streams():
+            try:
+                # From id 0: clicks written before any worker started still count.
+                await self.redis.xgroup_create(stream, keymod.CLICK_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    # -- workspaces -----------------------------------------------------------------
+    async def create_workspace(self, name: str) -> str:
+        """Create a workspace and its first API key; returns the key (shown once)."""
+        if not WORKSPACE_RE.match(name):
+            raise ValueError(
+                "workspace name: 1-63 characters of a-z, 0-9, '-' and '_', "
+                "starting with a letter or digit"
+            )
+        created = await self.redis.hsetnx(self.keys.workspace(name), "created_at", now_ms())
+        if not created:
+            raise WorkspaceExists(name)
+        await self.redis.sadd(self.keys.workspaces(), name)
+        return await self.add_api_key(name)
+
+    async def add_api_key(self, ws: str) -> str:
+        api_key = "trk_" + secrets.token_urlsafe(32)
+        # Only the hash is stored: a leaked database does not leak keys.
+        await self.redis.set(self.keys.api_key(hash_key(api_key)), ws)
+        return api_key
+
+    async def workspace_exists(self, ws: str) -> bool:
+        return bool(await self.redis.exists(self.keys.workspace(ws)))
+
+    async def workspace_for_key(self, api_key: str) -> str | None:
+        # Looked up by the key's SHA-256: a timing difference can only reveal
+        # something about a hash, never about a key.
+        ws = await self.redis.get(self.keys.api_key(hash_key(api_key)))
+        return str(ws) if ws is not None else None
+
+    # -- links ----------------------------------------------------------------------
+    async def get_link(self, code: str) -> Link | None:
+        h: dict[str, str] = await self.redis.hgetall(self.keys.link(code))  # type: ignore[assignment]
+        return Link.from_hash(code, h) if h else None
+
+    async def create_links(self, ws: str, specs: Sequence[LinkSpec]) -> list[Link]:
+        """Create links idempotently; results in the order of `specs`.
+
+        1. Look the (campaign, recipient, destination) triples up in each
+           campaign's index: existing links are returned as they are.
+        2. Reserve fresh codes for the rest, per partition, redrawing any
+           that collide.
+        3. Claim the index entries; where a concurrent request won the
+           claim, drop our copy and return theirs.
+        """
+        created = now_ms()
+        by_triple: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        for i, spec in enumerate(specs):
+            by_triple[(spec.campaign, spec.recipient, spec.url)].append(i)
+        triples = list(by_triple)
+
+        pipe = self.redis.pipeline(transaction=False)
+        for campaign, recipient, url in triples:
+            pipe.hget(self.keys.link_index(ws, campaign), index_field(recipient, url))
+        existing: list[str | None] = await pipe.execute()
+
+        code_of: dict[tuple[str, str, str], str] = {}
+        fresh: list[tuple[str, str, str]] = []
+        for triple, code in zip(triples, existing, strict=True):
+            if code:
+                code_of[triple] = code
+            else:
+                fresh.append(triple)
+
+        spec_of = {t: specs[by_triple[t][0]] for t in fresh}
+        candidates = await self._reserve_codes(ws, [spec_of[t] for t in fresh], created)
+        for triple, code in zip(fresh, candidates, strict=True):
+            code_of[triple] = code
+
+        losers = await self._claim(ws, fresh, candidates, code_of)
+        if losers:
+            await self.redis.delete(*[self.keys.link(c) for c in losers])
+        await self.redis.sadd(
+            self.keys.workspace_campaigns(ws), *{spec.campaign for spec in specs}
+        )
+
+        ours = dict(zip(candidates, (spec_of[t] for t in fresh), strict=True))
+        need = [c for c in set(code_of.values()) if c not in ours or c in losers]
+        links: dict[str, Link] = {}
+        if need:
+            pipe = self.redis.pipeline(transaction=False)
+            for code in need:
+                pipe.hgetall(self.keys.link(code))
+            for code, h in zip(need, await pipe.execute(), strict=True):
+                if h:
+                    links[code] = Link.from_hash(code, h)
+        for code, spec in ours.items():
+            if code not in losers:
+                links[code] = _link_of(code, ws, spec, created)
+        out: list[Link] = []
+        for spec in specs:
+            code = code_of[(spec.campaign, spec.recipient, spec.url)]
+            out.append(links.get(code) or _link_of(code, ws, spec, created))
+        return out
+
+    async def _reserve_codes(self, ws: str, specs: Sequence[LinkSpec], created: int) -> list[str]:
+        codes: list[str] = [""] * len(specs)
+        todo = list(range(len(specs)))
+        while todo:
+            by_partition: dict[int, list[int]] = defaultdict(list)
+            for i in todo:
+                code = self._draw()
+                codes[i] = code
+                by_partition[self.keys.partition(code)].append(i)
+            pipe = self.redis.pipeline(transaction=False)
+            calls: list[list[int]] = []
+            for idxs in by_partition.values():
+                for start in range(0, len(idxs), CREATE_CHUNK):
+                    chunk = idxs[start : start + CREATE_CHUNK]
+                    args: list[Any] = []
+                    for i in chunk:
+                        s = specs[i]
+                        args += [ws, s.campaign, s.recipient, s.url,
+                                 "" if s.expires_at is None else s.expires_at,
+                                 s.metadata or "", created]
+                    pipe.evalsha(
+                        Scripts.create_links.sha, len(chunk),
+                        *[self.keys.link(codes[i]) for i in chunk], *args,
+                    )
+                    calls.append(chunk)
+            try:
+                results = await pipe.execute()
+            except NoScriptError:
+                await self.redis.script_load(Scripts.create_links.source)
+                continue  # nothing was written by a failed EVALSHA: draw again
+            todo = [i for chunk, res in zip(calls, results, strict=True)
+                    for i, ok in zip(chunk, res, strict=True) if not ok]
+        return codes
+
+    async def _claim(
+        self,
+        ws: str,
+        fresh: list[tuple[str, str, str]],
+        candidates: list[str],
+        code_of: dict[tuple[str, str, str], str],
+    ) -> set[str]:
+        by_campaign: dict[str, list[int]] = defaultdict(list)
+        for i, (campaign, _, _) in enumerate(fresh):
+            by_campaign[campaign].append(i)
+        losers: set[str] = set()
+        for campaign, idxs in by_campaign.items():
+            for start in range(0, len(idxs), CREATE_CHUNK):
+                chunk = idxs[start : start + CREATE_CHUNK]
+                args: list[str] = []
+                for i in chunk:
+                    _, recipient, url = fresh[i]
+                    args += [index_field(recipient, url), candidates[i], recipient]
+                won = await Scripts.claim_index(
+                    self.redis,
+                    [self.keys.link_index(ws, campaign), self.keys.recipients(ws, campaign)],
+                    args,
+                )
+                for i, winner in zip(chunk, won, strict=True):
+                    if winner != candidates[i]:
+                        losers.add(candidates[i])
+                        code_of[fresh[i]] = winner
+        return losers
+
+    def _draw(self) -> str:
+        while True:
+            code = new_code(self.settings.code_length)
+            if code not in RESERVED_CODES:
+                return code
+
+    async def update_link(self, link: Link, changes: dict[str, Any]) -> Link:
+        key = self.keys.link(link.code)
+        pipe = self.redis.pipeline(transaction=True)
+        if "disabled" in changes:
+            if changes["disabled"]:
+                pipe.hset(key, "x", "1")
+            else:
+                pipe.hdel(key, "x")
+        if "expires_at" in changes:
+            if changes["expires_at"] is None:
+                pipe.hdel(key, "e")
+            else:
+                pipe.hset(key, "e", changes["expires_at"])
+        await pipe.execute()
+        return await self.get_link(link.code) or link
+
+    async def delete_link(self, link: Link) -> None:
+        """Delete the link and its index entry; clicks already counted stay counted."""
+        await self.redis.delete(self.keys.link(link.code))
+        field = index_field(link.recipient, link.url)
+        idx = self.keys.link_index(link.ws, link.campaign)
+        # Only our own entry: compare-and-delete is not needed for correctness
+        # (a re-created link under the same triple has a different code) but
+        # keeps a stale DELETE from unhooking a newer link.
+        if await self.redis.hget(idx, field) == link.code:
+            await self.redis.hdel(idx, field)
+
+    # -- reports --------------------------------------------------------------------
+    async def campaign_counts(self, ws: str, campaign: str) -> tuple[dict[str, int], int, int]:
+        """(aggregate counters, links, recipients): O(1) in the number of clicks."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.aggregates(ws, campaign))
+        pipe.hlen(self.keys.link_index(ws, campaign))
+        pipe.scard(self.keys.recipients(ws, campaign))
+        agg, links, recipients = await pipe.execute()
+        return {k: int(v) for k, v in agg.items()}, int(links), int(recipients)
+
+    async def campaign_known(self, ws: str, campaign: str) -> bool:
+        return bool(await self.redis.sismember(self.keys.workspace_campaigns(ws), campaign))
+
+
+def _link_of(code: str, ws: str, spec: LinkSpec, created: int) -> Link:
+    return Link(
+        code=code,
+        ws=ws,
+        campaign=spec.campaign,
+        recipient=spec.recipient,
+        url=spec.url,
+        created_at=created,
+        expires_at=spec.expires_at,
+        metadata=spec.metadata,
+    )

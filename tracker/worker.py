@@ -1,0 +1,192 @@
+"""The worker: read clicks through a consumer group, enrich, fold, ack.
+
+Delivery is at-least-once (a crash between the fold and the XACK redelivers
+the entry; XAUTOCLAIM hands a dead consumer's pending entries to a live
+one), and every fold is exactly-once: the script that applies a click writes
+its row and its counters in one atomic step and does nothing if the row is
+already there (see scripts/apply_click.lua).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import NoScriptError, RedisError
+
+from .keys import CLICK_GROUP, Keys
+from .models import Click
+from .settings import Settings
+from .store import Redis, Scripts, Store, connect
+from .useragent import classify
+
+log = logging.getLogger("tracker.worker")
+
+Entry = tuple[str, dict[str, str] | None]
+
+
+@dataclass
+class Stats:
+    read: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    reclaimed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def consumer_name(settings: Settings) -> str:
+    return settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def click_effect(keys: Keys, click: Click) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of apply_click for one click (pure)."""
+    client = classify(click.ua, click.method)
+    row = json.dumps(
+        {
+            "ts": click.ts, "code": click.code, "recipient": click.recipient,
+            "kind": client.kind, "device": client.device, "os": client.os,
+            "browser": client.browser, "ip": click.ip,
+        },
+        separators=(",", ":"),
+    )
+    ws, campaign = click.ws, click.campaign
+    return (
+        [
+            keys.click_rows(ws, campaign),
+            keys.aggregates(ws, campaign),
+            keys.link_aggregates(ws, campaign),
+            keys.clickers(ws, campaign),
+            keys.link_clickers(ws, campaign),
+        ],
+        [click.id, row, client.kind, click.code, click.recipient,
+         client.device, client.os, client.browser],
+    )
+
+
+class Worker:
+    def __init__(self, settings: Settings, redis: Redis, consumer: str | None = None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.store = Store(redis, settings)
+        self.keys = self.store.keys
+        self.consumer = consumer or consumer_name(settings)
+        self.stats = Stats()
+        self._last_reclaim = 0.0
+
+    async def prepare(self) -> None:
+        await self.store.prepare()
+
+    async def read(self, block_ms: int | None) -> list[tuple[str, list[Entry]]]:
+        streams = {s: ">" for s in self.keys.click_streams()}
+        reply = await self.redis.xreadgroup(
+            CLICK_GROUP, self.consumer, streams,  # type: ignore[arg-type]
+            count=self.settings.worker_batch, block=block_ms,
+        )
+        # decode_responses=True: redis-py's stubs do not know the reply is str.
+        out: list[tuple[str, list[Entry]]] = [tuple(pair) for pair in reply or []]
+        return out
+
+    async def process(self, stream: str, entries: Sequence[Entry]) -> None:
+        """Fold a batch of entries, then acknowledge them all."""
+        calls: list[tuple[list[str], list[str]]] = []
+        for entry_id, fields in entries:
+            if not fields:
+                continue  # trimmed or deleted before we got to it: nothing to fold
+            try:
+                calls.append(click_effect(self.keys, Click.from_entry(fields)))
+            except (KeyError, ValueError):
+                self.stats.invalid += 1
+                log.warning("invalid click entry %s in %s: %r", entry_id, stream, fields)
+        if calls:
+            results = await self._apply(calls)
+            for res in results:
+                if res == 1:
+                    self.stats.applied += 1
+                else:
+                    self.stats.duplicates += 1
+        ids = [entry_id for entry_id, _ in entries]
+        if ids:
+            await self.redis.xack(stream, CLICK_GROUP, *ids)
+        self.stats.read += len(entries)
+
+    async def _apply(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(Scripts.apply_click.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            errors = [r for r in results if isinstance(r, Exception)]
+            if not errors:
+                return results
+            if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
+                # Redis lost its scripts (restart): load and run the batch again;
+                # the already-applied marker makes the rerun harmless.
+                await self.redis.script_load(Scripts.apply_click.source)
+                continue
+            raise errors[0]
+        raise AssertionError("unreachable")
+
+    async def reclaim(self) -> int:
+        """Take over entries idle longer than the reclaim time (a dead consumer's)."""
+        total = 0
+        for stream in self.keys.click_streams():
+            start = "0-0"
+            while True:
+                reply = await self.redis.xautoclaim(
+                    stream, CLICK_GROUP, self.consumer,
+                    min_idle_time=self.settings.reclaim_idle_ms,
+                    start_id=start, count=self.settings.worker_batch,
+                )
+                start, entries = reply[0], reply[1]
+                if entries:
+                    total += len(entries)
+                    await self.process(stream, entries)
+                if start in ("0-0", b"0-0"):
+                    break
+        self.stats.reclaimed += total
+        return total
+
+    async def run_once(self, block_ms: int | None = None) -> int:
+        """One read-process-ack round (and a reclaim when due). Returns entries read."""
+        now = time.monotonic()
+        if now - self._last_reclaim >= self.settings.reclaim_idle_ms / 2000:
+            self._last_reclaim = now
+            await self.reclaim()
+        n = 0
+        for stream, entries in await self.read(block_ms):
+            await self.process(stream, entries)
+            n += len(entries)
+        return n
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.prepare()
+        log.info("worker %s reading %s", self.consumer, ", ".join(self.keys.click_streams()))
+        while not stop.is_set():
+            try:
+                await self.run_once(self.settings.worker_block_ms)
+            except (RedisError, OSError) as exc:
+                log.warning("worker round failed (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1)
+        log.info("worker %s stopped: %s", self.consumer, self.stats)
+
+
+async def run_worker(settings: Settings) -> None:
+    redis = connect(settings.effective_redis_url, timeout=settings.worker_block_ms / 1000 + 5)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Finish the batch in hand, ack it, then leave.
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Worker(settings, redis).run(stop)
+    finally:
+        await redis.aclose()
