@@ -42,11 +42,17 @@ def looks_like_code(text: str) -> bool:
     return MIN_CODE_LENGTH <= len(text) <= MAX_CODE_LENGTH and _ALPHABET_SET.issuperset(text)
 
 
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_")
+
+
 def _idna_host(host: str) -> str:
     try:
-        return host.encode("idna").decode("ascii").lower()
+        ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise InvalidURL("host is not a valid (internationalised) domain name") from None
+        ascii_host = ""
+    if not ascii_host or not _HOST_CHARS.issuperset(ascii_host):
+        raise InvalidURL("host is not a valid (internationalised) domain name")
+    return ascii_host
 
 
 def normalise_destination(url: str) -> str:

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from tests.conftest import snapshot
+
+LINK = {"url": "https://s.example/p?ref=wa", "campaign": "bf24", "recipient": "r1"}
+
+
+def test_create_a_link(client: TestClient, auth: dict[str, str]) -> None:
+    res = client.post("/api/v1/links", json={**LINK, "utm": {"content": "hero"},
+                                             "metadata": {"step": 2}}, headers=auth)
+    assert res.status_code == 201
+    body = res.json()
+    assert len(body["code"]) == 8
+    assert body["short_url"] == f"http://t.example/{body['code']}"
+    assert body["url"] == ("https://s.example/p?ref=wa&utm_source=whatsapp&utm_medium=message"
+                           "&utm_campaign=bf24&utm_content=hero")
+    assert (body["campaign"], body["recipient"]) == ("bf24", "r1")
+    assert body["created_at"].endswith("Z") and body["state"] == "active"
+    assert body["metadata"] == {"step": 2}
+    assert client.get(f"/api/v1/links/{body['code']}", headers=auth).json() == body
+
+
+def test_the_same_link_twice_is_one_link(client: TestClient, auth: dict[str, str]) -> None:
+    first = client.post("/api/v1/links", json=LINK, headers=auth).json()
+    again = client.post("/api/v1/links", json=LINK, headers=auth)
+    assert again.status_code == 201 and again.json()["code"] == first["code"]
+    other_recipient = client.post("/api/v1/links", json={**LINK, "recipient": "r2"}, headers=auth)
+    assert other_recipient.json()["code"] != first["code"]
+    report = client.get("/api/v1/campaigns/bf24/report", headers=auth).json()
+    assert (report["links"], report["recipients"]) == (2, 2)
+
+
+def test_batch_of_objects_keeps_request_order(client: TestClient, auth: dict[str, str]) -> None:
+    items = [{**LINK, "recipient": f"r{i}"} for i in range(50)]
+    items.append(items[3])  # a repeat inside the batch is the same link
+    res = client.post("/api/v1/links/batch", json={"links": items}, headers=auth)
+    assert res.status_code == 201
+    links = res.json()["links"]
+    assert [x["recipient"] for x in links] == [f"r{i}" for i in range(50)] + ["r3"]
+    assert links[50]["code"] == links[3]["code"]
+    assert len({x["code"] for x in links}) == 50
+    # a second identical batch returns the same links
+    again = client.post("/api/v1/links/batch", json={"links": items}, headers=auth).json()["links"]
+    assert [x["code"] for x in again] == [x["code"] for x in links]
+
+
+def test_batch_for_recipients(client: TestClient, auth: dict[str, str]) -> None:
+    res = client.post("/api/v1/links/batch", json={
+        "url": "https://s.example/sale", "campaign": "bf24",
+        "recipients": [f"+4917{i:07d}" for i in range(1000)],
+    }, headers=auth)
+    assert res.status_code == 201
+    links = res.json()["links"]
+    assert len(links) == 1000 and len({x["code"] for x in links}) == 1000
+    assert links[999]["recipient"] == "+49170000999"
+    report = client.get("/api/v1/campaigns/bf24/report", headers=auth).json()
+    assert (report["links"], report["recipients"]) == (1000, 1000)
+
+
+def test_a_bare_list_is_a_batch(client: TestClient, auth: dict[str, str]) -> None:
+    res = client.post("/api/v1/links/batch", json=[LINK, {**LINK, "recipient": "r2"}],
+                      headers=auth)
+    assert res.status_code == 201 and len(res.json()["links"]) == 2
+
+
+BAD_BATCHES: list[tuple[Any, int, list[str]]] = [
+    ({"links": [LINK, {**LINK, "url": "javascript:alert(1)"}, LINK,
+                {**LINK, "campaign": 5, "utm": {"source": 1}}]},
+     422, ["links[1].url", "links[3].campaign", "links[3].utm.source"]),
+    ({"links": [LINK] * 10_001}, 422, ["links"]),
+    ({"url": "https://s.example/", "campaign": "c", "recipients": ["a", None, "b"]},
+     422, ["recipients[1]"]),
+    ({"links": []}, 422, ["links"]),
+    ({"unknown": 1}, 422, ["body"]),
+    (42, 422, ["body"]),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "fields"), BAD_BATCHES)
+def test_a_bad_batch_writes_nothing(
+    client: TestClient, auth: dict[str, str], r: redis.Redis, prefix: str,
+    body: Any, status: int, fields: list[str],
+) -> None:
+    before = snapshot(r, prefix)
+    res = client.post("/api/v1/links/batch", json=body, headers=auth)
+    assert res.status_code == status
+    assert res.headers["content-type"] == "application/problem+json"
+    problem = res.json()
+    assert problem["status"] == status and problem["title"]
+    assert [e["field"] for e in problem["errors"]] == fields
+    for err in problem["errors"]:
+        if err["field"].startswith(("links[", "recipients[")):
+            assert err["index"] == int(err["field"].split("[")[1].split("]")[0])
+    assert snapshot(r, prefix) == before
+
+
+RAW_BAD: list[tuple[bytes, dict[str, str], int]] = [
+    (b'{"url": "https://s.example/", "campaign": ', {}, 400),  # truncated JSON
+    (b"not json at all", {}, 400),
+    (b"", {}, 400),
+    (b"\xff\xfe\x00garbage", {}, 400),
+    (b"[" * 100_000 + b"]" * 100_000, {}, 400),  # nesting bomb
+    (b'{"url": "https://s.example/"}', {"content-type": "text/csv"}, 415),
+    (b"x" * (8 * 1024 * 1024 + 1), {}, 413),
+]
+
+
+@pytest.mark.parametrize(("raw", "headers", "status"), RAW_BAD)
+@pytest.mark.parametrize("path", ["/api/v1/links", "/api/v1/links/batch"])
+def test_malformed_bodies(
+    client: TestClient, auth: dict[str, str], r: redis.Redis, prefix: str,
+    raw: bytes, headers: dict[str, str], status: int, path: str,
+) -> None:
+    before = snapshot(r, prefix)
+    res = client.post(path, content=raw,
+                      headers={"content-type": "application/json", **auth, **headers})
+    assert res.status_code == status
+    assert res.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in res.text
+    assert snapshot(r, prefix) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**LINK, "url": "ftp://s.example/"}, "url"),
+        ({**LINK, "url": "https://user:pw@s.example/"}, "url"),
+        ({**LINK, "url": None}, "url"),
+        ({**LINK, "url": "https://s.example/" + "a" * 2040}, "url"),
+        ({**LINK, "campaign": ""}, "campaign"),
+        ({**LINK, "recipient": 12}, "recipient"),
+        ({**LINK, "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ({**LINK, "metadata": "x"}, "metadata"),
+        ({**LINK, "code": "mine1234"}, "code"),
+        ([LINK], "body"),
+    ],
+)
+def test_a_bad_link_is_a_422_naming_the_field(
+    client: TestClient, auth: dict[str, str], r: redis.Redis, prefix: str,
+    body: Any, field: str,
+) -> None:
+    before = snapshot(r, prefix)
+    res = client.post("/api/v1/links", json=body, headers=auth)
+    assert res.status_code == 422
+    assert field in [e["field"] for e in res.json()["errors"]]
+    assert snapshot(r, prefix) == before
+
+
+def test_patch_and_delete(client: TestClient, auth: dict[str, str]) -> None:
+    code = client.post("/api/v1/links", json=LINK, headers=auth).json()["code"]
+    res = client.patch(f"/api/v1/links/{code}", json={"disabled": True}, headers=auth)
+    assert res.status_code == 200 and res.json()["disabled"] is True
+    assert res.json()["state"] == "disabled"
+    res = client.patch(f"/api/v1/links/{code}",
+                       json={"disabled": False, "expires_at": "2001-01-01T00:00:00Z"},
+                       headers=auth)
+    assert res.json()["state"] == "expired"
+    assert res.json()["expires_at"] == "2001-01-01T00:00:00.000Z"
+    res = client.patch(f"/api/v1/links/{code}", json={"expires_at": None}, headers=auth)
+    assert res.json()["state"] == "active" and res.json()["expires_at"] is None
+    bad = client.patch(f"/api/v1/links/{code}", json={"url": "https://x.example/"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "url"
+    assert client.delete(f"/api/v1/links/{code}", headers=auth).status_code == 204
+    assert client.get(f"/api/v1/links/{code}", headers=auth).status_code == 404
+    assert client.delete(f"/api/v1/links/{code}", headers=auth).status_code == 404
+    # after a delete, the same triple makes a new link
+    assert client.post("/api/v1/links", json=LINK, headers=auth).json()["code"] != code
+
+
+def test_unknown_things_are_problems(client: TestClient, auth: dict[str, str]) -> None:
+    res = client.get("/api/v1/links/abcdefgh", headers=auth)
+    assert res.status_code == 404 and res.headers["content-type"] == "application/problem+json"
+    res = client.get("/api/v1/nothing-here", headers=auth)
+    assert res.status_code == 404 and res.headers["content-type"] == "application/problem+json"
+    res = client.put("/api/v1/links", json=LINK, headers=auth)
+    assert res.status_code == 405 and res.headers["content-type"] == "application/problem+json"
+    res = client.get("/api/v1/campaigns/nope/report", headers=auth)
+    assert res.status_code == 404 and res.json()["detail"]
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/healthz").text == "ok"
+    assert client.get("/readyz").json() == {"ready": True}

@@ -1,0 +1,191 @@
+"""The worker against a real Redis: folds, exactly once, through redelivery and reclaim."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis
+from starlette.testclient import TestClient
+
+from tracker.keys import CLICK_GROUP, Keys
+from tracker.settings import Settings
+from tracker.store import connect
+from tracker.worker import Worker
+
+T = TypeVar("T")
+
+PHONE = ("Mozilla/5.0 (Linux; Android 13; SM-A536B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
+         "(KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36 WA4A/2.24.1.6")
+DESKTOP = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/120.0.0.0 Safari/537.36")
+PREVIEW = "WhatsApp/2.23.20.0 A"
+
+
+def with_worker(settings: Settings, fn: Callable[[Worker], Awaitable[T]],
+                consumer: str = "w1") -> T:
+    async def go() -> T:
+        conn = connect(settings.effective_redis_url)
+        try:
+            worker = Worker(settings, conn, consumer)
+            await worker.prepare()
+            return await fn(worker)
+        finally:
+            await conn.aclose()
+
+    return asyncio.run(go())
+
+
+async def drain(worker: Worker) -> int:
+    total = 0
+    while n := await worker.run_once(block_ms=None):
+        total += n
+    return total
+
+
+def report(client: TestClient, auth: dict[str, str], campaign: str = "bf") -> dict[str, Any]:
+    res = client.get(f"/api/v1/campaigns/{campaign}/report", headers=auth)
+    assert res.status_code == 200
+    body: dict[str, Any] = res.json()
+    return body
+
+
+def links(client: TestClient, auth: dict[str, str], recipients: list[str]) -> list[str]:
+    res = client.post("/api/v1/links/batch", headers=auth, json={
+        "url": "https://s.example/p", "campaign": "bf", "recipients": recipients})
+    return [x["code"] for x in res.json()["links"]]
+
+
+def test_clicks_are_folded_into_campaign_metrics(
+    client: TestClient, auth: dict[str, str], settings: Settings
+) -> None:
+    a, b, c, _ = links(client, auth, ["a", "b", "c", "d"])
+    wide = client.post("/api/v1/links", headers=auth, json={
+        "url": "https://s.example/all", "campaign": "bf"}).json()["code"]
+    client.get(f"/{a}", headers={"user-agent": PREVIEW})  # WhatsApp fetched a preview
+    client.get(f"/{a}", headers={"user-agent": PREVIEW})  # ... page and og:image
+    client.get(f"/{a}", headers={"user-agent": PHONE})    # then the recipient tapped
+    client.get(f"/{a}", headers={"user-agent": PHONE})    # and came back
+    client.get(f"/{b}", headers={"user-agent": DESKTOP})
+    client.head(f"/{b}", headers={"user-agent": DESKTOP})  # a scanner's HEAD
+    client.get(f"/{c}", headers={"user-agent": "python-requests/2.31"})
+    client.get(f"/{wide}", headers={"user-agent": PHONE})
+    assert with_worker(settings, drain) == 8
+    rep = report(client, auth)
+    assert rep["links"] == 5 and rep["recipients"] == 4
+    assert rep["clicks"] == 4  # a twice, b once, the campaign-wide link once
+    assert rep["unique_clickers"] == 2  # a and b
+    assert rep["anonymous_clicks"] == 1
+    assert rep["non_human_clicks"] == 4
+    assert rep["non_human"] == {"preview": 2, "bot": 1, "head": 1}
+    assert rep["ctr"] == {"value": 0.5, "numerator": "unique_clickers",
+                          "denominator": "recipients"}
+    assert rep["clicks_by"]["device"] == {"desktop": 1, "mobile": 3}
+    assert rep["clicks_by"]["browser"]["WhatsApp in-app"] == 3
+
+
+def test_a_redelivered_entry_counts_once(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    [a] = links(client, auth, ["a"])
+    for _ in range(3):
+        client.get(f"/{a}", headers={"user-agent": PHONE})
+    stream = Keys(prefix).click_stream(0)
+
+    async def crash_before_ack(worker: Worker) -> None:
+        # Fold the entries but "crash" before XACK: they stay pending.
+        [(name, entries)] = await worker.read(block_ms=None)
+        calls = [worker_effect(worker, fields) for _, fields in entries]
+        await worker._apply(calls)
+
+    with_worker(settings, crash_before_ack)
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 3
+    assert report(client, auth)["clicks"] == 3
+
+    async def redeliver(worker: Worker) -> None:
+        # The same consumer restarts and reads its own pending entries again (id 0).
+        reply = await worker.redis.xreadgroup(CLICK_GROUP, "w1", {stream: "0"})
+        [(name, entries)] = reply
+        assert len(entries) == 3
+        await worker.process(name, entries)
+
+    with_worker(settings, redeliver)
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
+    rep = report(client, auth)
+    assert (rep["clicks"], rep["unique_clickers"]) == (3, 1)
+
+
+def worker_effect(worker: Worker, fields: dict[str, str] | None) -> Any:
+    from tracker.models import Click
+    from tracker.worker import click_effect
+
+    assert fields is not None
+    return click_effect(worker.keys, Click.from_entry(fields))
+
+
+def test_a_dead_consumers_pending_entries_are_reclaimed_once(
+    client: TestClient, auth: dict[str, str], redis_url: str, prefix: str, r: redis.Redis
+) -> None:
+    from tests.conftest import make_settings
+
+    settings = make_settings(redis_url, prefix, reclaim_idle_ms=100)
+    codes = links(client, auth, ["a", "b"])
+    for code in codes * 2:
+        client.get(f"/{code}", headers={"user-agent": PHONE})
+    stream = Keys(prefix).click_stream(0)
+
+    async def dies_halfway(worker: Worker) -> None:
+        [(name, entries)] = await worker.read(block_ms=None)
+        # It folded the first two entries, then died (no ack, never came back).
+        await worker._apply([worker_effect(worker, f) for _, f in entries[:2]])
+
+    with_worker(settings, dies_halfway, consumer="dead")
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 4
+
+    async def live(worker: Worker) -> int:
+        await asyncio.sleep(0.15)  # past the reclaim idle time
+        return await worker.reclaim()
+
+    assert with_worker(settings, live, consumer="alive") == 4
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
+    rep = report(client, auth)
+    assert (rep["clicks"], rep["unique_clickers"]) == (4, 2)
+
+
+def test_entries_we_did_not_write_are_acked_not_folded(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    [a] = links(client, auth, ["a"])
+    stream = Keys(prefix).click_stream(0)
+    r.xadd(stream, {"garbage": "1"})
+    r.xadd(stream, {"code": a, "ts": "not-a-number", "id": "x", "ws": "acme", "campaign": "bf"})
+    client.get(f"/{a}", headers={"user-agent": PHONE})
+    worker_stats = with_worker(settings, _stats)
+    assert worker_stats == (3, 1, 2)
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
+    assert report(client, auth)["clicks"] == 1
+
+
+async def _stats(worker: Worker) -> tuple[int, int, int]:
+    await drain(worker)
+    return worker.stats.read, worker.stats.applied, worker.stats.invalid
+
+
+def test_worker_stops_on_signal_after_acking(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    [a] = links(client, auth, ["a"])
+    client.get(f"/{a}", headers={"user-agent": PHONE})
+
+    async def run_then_stop(worker: Worker) -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        while worker.stats.read < 1:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    with_worker(settings, run_then_stop)
+    assert r.xpending(Keys(prefix).click_stream(0), CLICK_GROUP)["pending"] == 0
+    assert report(client, auth)["clicks"] == 1
