@@ -95,7 +95,7 @@ def test_a_redelivered_entry_counts_once(
 
     async def crash_before_ack(worker: Worker) -> None:
         # Fold the entries but "crash" before XACK: they stay pending.
-        [(name, entries)] = await worker.read(block_ms=None)
+        [(_, entries)] = await worker.read(block_ms=None)
         calls = [worker_effect(worker, fields) for _, fields in entries]
         await worker._apply(calls)
 
@@ -136,7 +136,7 @@ def test_a_dead_consumers_pending_entries_are_reclaimed_once(
     stream = Keys(prefix).click_stream(0)
 
     async def dies_halfway(worker: Worker) -> None:
-        [(name, entries)] = await worker.read(block_ms=None)
+        [(_, entries)] = await worker.read(block_ms=None)
         # It folded the first two entries, then died (no ack, never came back).
         await worker._apply([worker_effect(worker, f) for _, f in entries[:2]])
 

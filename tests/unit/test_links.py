@@ -137,7 +137,9 @@ def test_merge_utm_drops_our_click_parameter() -> None:
     assert out == "https://s.example/p?a=1"
 
 
-_key = st.text(alphabet="abcdefxyz_", min_size=1, max_size=6).filter(lambda k: not k.startswith("utm"))
+_key = st.text(alphabet="abcdefxyz_", min_size=1, max_size=6).filter(
+    lambda k: not k.startswith("utm")
+)
 _val = st.text(alphabet="abc123-._~%20", max_size=6)
 
 
