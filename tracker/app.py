@@ -13,12 +13,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from . import pixel
+from .api import campaigns as campaigns_api
+from .api import intake as intake_api
 from .api import links as links_api
 from .api import reports as reports_api
+from .api import workspace as workspace_api
+from .intake import Intake
 from .problems import Problem
 from .redirect import Front, Redirector
 from .settings import Settings
 from .store import Store, connect
+from .webhooks import routes as webhook_routes
 
 log = logging.getLogger("tracker.app")
 
@@ -75,6 +81,7 @@ def create_app(settings: Settings) -> Front:
         app.state.settings = settings
         app.state.store = store
         app.state.redirector = Redirector(settings, redis)
+        app.state.intake = Intake(redis, settings)
         try:
             yield
         finally:
@@ -87,6 +94,11 @@ def create_app(settings: Settings) -> Front:
             Route("/readyz", readyz, methods=["GET"]),
             *links_api.routes,
             *reports_api.routes,
+            *campaigns_api.routes,
+            *intake_api.routes,
+            *workspace_api.routes,
+            *webhook_routes.routes,
+            *pixel.routes,
         ],
         exception_handlers={
             Problem: _problem,

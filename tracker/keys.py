@@ -17,10 +17,15 @@ colon in them can never move a key into another tag.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from dataclasses import dataclass
 
 CLICK_GROUP = "workers"
+EVENT_GROUP = "workers"
+# Shards of the per-workspace lookup hashes (message index, identities), so
+# one workspace's millions of entries spread over cluster slots.
+INDEX_SHARDS = 16
 
 
 def _esc(part: str) -> str:
@@ -97,3 +102,31 @@ class Keys:
     def link_clickers(self, ws: str, campaign: str) -> str:
         """Set of "code recipient": unique clickers of each link."""
         return f"{self._campaign(ws, campaign)}:lclk"
+
+    # -- events (issue: intake) ----------------------------------------------------
+    def event_partition(self, key: str) -> int:
+        return partition_of(key, self.partitions)
+
+    def event_stream(self, partition: int) -> str:
+        return f"{self.prefix}:{{p{partition}}}:events"
+
+    def event_streams(self) -> list[str]:
+        return [self.event_stream(p) for p in range(self.partitions)]
+
+    def seen(self, partition: int, key: str) -> str:
+        """Door dedupe marker of an idempotency key, beside its stream."""
+        digest = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}:{{p{partition}}}:seen:{digest}"
+
+    def message_index(self, ws: str, message_id: str) -> str:
+        """wamid -> campaign and recipient of a registered message (sharded hash)."""
+        shard = zlib.crc32(message_id.encode()) % INDEX_SHARDS
+        return f"{self.prefix}:{{m:{_esc(ws)}:{shard}}}:msgs"
+
+    def identities(self, ws: str, identity: str) -> str:
+        """phone/email hash -> recipient (sharded hash)."""
+        shard = zlib.crc32(identity.encode()) % INDEX_SHARDS
+        return f"{self.prefix}:{{i:{_esc(ws)}:{shard}}}:ids"
+
+    def campaign_meta(self, ws: str, campaign: str) -> str:
+        return f"{self._campaign(ws, campaign)}:meta"

@@ -154,8 +154,13 @@ class GroupCommit:
             self._running = False
 
 
-def _header_values(scope: Scope) -> tuple[str, str, str, str | None]:
-    ua = ref = lang = ""
+# A 1x1 transparent GIF.
+PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01"
+         b"\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
+def _header_values(scope: Scope) -> tuple[str, str, str, str | None, str]:
+    ua = ref = lang = dnt = ""
     xff: str | None = None
     for name, value in scope["headers"]:
         if name == b"user-agent":
@@ -166,7 +171,9 @@ def _header_values(scope: Scope) -> tuple[str, str, str, str | None]:
             lang = value.decode("latin-1")
         elif name == b"x-forwarded-for":
             xff = value.decode("latin-1")
-    return ua, ref, lang, xff
+        elif name in (b"dnt", b"sec-gpc") and value.strip() == b"1":
+            dnt = "1"
+    return ua, ref, lang, xff, dnt
 
 
 class Redirector:
@@ -180,18 +187,13 @@ class Redirector:
         self.maxlen = str(settings.stream_maxlen)
         self.pending: deque[tuple[str, list[str]]] = deque(maxlen=RETRY_BUFFER)
         self._flusher: asyncio.Task[None] | None = None
+        self._pixel_turn = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         code = scope["path"][1:]
         head = scope["method"] == "HEAD"
-        ua, ref, lang, xff = _header_values(scope)
-        client = scope.get("client")
-        peer = client[0] if client else ""
-        ip = anonymise(
-            client_ip(peer, xff, self.settings.trusted_proxies),
-            self.settings.ipv4_prefix,
-            self.settings.ipv6_prefix,
-        )
+        ua, ref, lang, xff, _ = _header_values(scope)
+        ip = self._ip(scope, xff)
         now_ms = time.time_ns() // 1_000_000
         click_id = secrets.token_urlsafe(9)
         click = ["code", code, "ts", str(now_ms), "id", click_id, "method", scope["method"],
@@ -228,6 +230,40 @@ class Redirector:
             await _redirect(send, prefix + click_id + suffix, head)
         else:
             await _html(send, 410, PAGE_410, head)
+
+    def _ip(self, scope: Scope, xff: str | None) -> str:
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        return anonymise(
+            client_ip(peer, xff, self.settings.trusted_proxies),
+            self.settings.ipv4_prefix,
+            self.settings.ipv6_prefix,
+        )
+
+    async def pixel(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET /px.gif: the redirect's tracking step with a GIF for an answer.
+
+        The query string is stored as it came, unparsed: the worker reads it.
+        The shop's page never waits on us for long and never sees an error:
+        if Redis fails, the event waits in memory like a click does.
+        """
+        ua, ref, _, xff, dnt = _header_values(scope)
+        now = str(time.time_ns() // 1_000_000)
+        query = scope.get("query_string", b"")[:4096].decode("latin-1")
+        self._pixel_turn = (self._pixel_turn + 1) % self.settings.partitions
+        stream = self.keys.event_stream(self._pixel_turn)
+        entry = ["type", "pixel", "ws", "", "src", "pixel", "key", "", "ts", now, "rcv", now,
+                 "d", query, "ua", ua, "ref", ref, "ip", self._ip(scope, xff), "dnt", dnt]
+        try:
+            await self.commit.call("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *entry)
+        except (RedisError, OSError):
+            self.pending.append((stream, entry))
+            self._start_flusher()
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"image/gif"), (b"cache-control", b"no-store"),
+            (b"content-length", str(len(PIXEL)).encode())]})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else PIXEL})
 
     async def _cached(
         self, entry: CachedLink, code: str, click: list[str], now_ms: int,
@@ -298,10 +334,16 @@ class Front:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            code = scope["path"][1:]
+            path = scope["path"]
+            code = path[1:]
             if looks_like_code(code) and code not in RESERVED_CODES:
                 redirector = self.redirector()
                 if redirector is not None:
                     await redirector(scope, receive, send)
+                    return
+            elif path == "/px.gif":
+                redirector = self.redirector()
+                if redirector is not None:
+                    await redirector.pixel(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -56,6 +56,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_IPV6_PREFIX", "48", "Bits of a client IPv6 address kept (0 to 128)."),
     Var("TRACKER_MAX_BODY", "8388608", "Largest accepted request body, bytes."),
     Var("TRACKER_BATCH_LIMIT", "10000", "Most items in one batch request."),
+    Var("TRACKER_WEBHOOK_MAX_BODY", "3145728", "Largest accepted webhook body, bytes "
+        "(Meta batches up to 3 MB)."),
+    Var("TRACKER_DEDUPE_TTL", "691200", "Seconds an event's idempotency key is remembered "
+        "(default 8 days: Meta re-sends statuses for up to 7)."),
     Var("TRACKER_WORKER_BATCH", "500", "Entries a worker reads per XREADGROUP."),
     Var("TRACKER_WORKER_BLOCK_MS", "1000", "How long a worker blocks waiting for entries."),
     Var("TRACKER_RECLAIM_IDLE_MS", "30000", "Pending entries idle this long are reclaimed "
@@ -135,6 +139,8 @@ class Settings:
     ipv6_prefix: int = 48
     max_body: int = 8 * 1024 * 1024
     batch_limit: int = 10_000
+    webhook_max_body: int = 3 * 1024 * 1024
+    dedupe_ttl: int = 8 * 86_400
     worker_batch: int = 500
     worker_block_ms: int = 1000
     reclaim_idle_ms: int = 30_000
@@ -184,6 +190,10 @@ class Settings:
             ipv6_prefix=_int("TRACKER_IPV6_PREFIX", get("TRACKER_IPV6_PREFIX"), 0, 128),
             max_body=_int("TRACKER_MAX_BODY", get("TRACKER_MAX_BODY"), 1024, 1024**3),
             batch_limit=_int("TRACKER_BATCH_LIMIT", get("TRACKER_BATCH_LIMIT"), 1, 1_000_000),
+            webhook_max_body=_int(
+                "TRACKER_WEBHOOK_MAX_BODY", get("TRACKER_WEBHOOK_MAX_BODY"), 1024, 1024**3
+            ),
+            dedupe_ttl=_int("TRACKER_DEDUPE_TTL", get("TRACKER_DEDUPE_TTL"), 60, 400 * 86_400),
             worker_batch=_int("TRACKER_WORKER_BATCH", get("TRACKER_WORKER_BATCH"), 1, 100_000),
             worker_block_ms=_int(
                 "TRACKER_WORKER_BLOCK_MS", get("TRACKER_WORKER_BLOCK_MS"), 1, 60_000

@@ -20,11 +20,14 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from . import keys as keymod
 from .clock import now_ms
+from .identity import identity_hash
 from .keys import Keys
 from .links import new_code
+from .messages import CampaignSpec, Registration
 from .models import Link
 from .settings import Settings
 from .validation import LinkSpec
+from .workspaces import WorkspaceConfig
 
 Redis = aioredis.Redis
 
@@ -74,10 +77,12 @@ class Scripts:
     claim_index = Script.load("claim_index")
     redirect_miss = Script.load("redirect_miss")
     apply_click = Script.load("apply_click")
+    intake = Script.load("intake")
 
     @classmethod
     def all(cls) -> list[Script]:
-        return [cls.create_links, cls.claim_index, cls.redirect_miss, cls.apply_click]
+        return [cls.create_links, cls.claim_index, cls.redirect_miss, cls.apply_click,
+                cls.intake]
 
 
 def hash_key(api_key: str) -> str:
@@ -101,7 +106,7 @@ class Store:
         """Load scripts and create the consumer groups (idempotent)."""
         for script in Scripts.all():
             await self.redis.script_load(script.source)
-        for stream in self.keys.click_streams():
+        for stream in self.keys.click_streams() + self.keys.event_streams():
             try:
                 # From id 0: clicks written before any worker started still count.
                 await self.redis.xgroup_create(stream, keymod.CLICK_GROUP, id="0", mkstream=True)
@@ -120,6 +125,8 @@ class Store:
         created = await self.redis.hsetnx(self.keys.workspace(name), "created_at", now_ms())
         if not created:
             raise WorkspaceExists(name)
+        # The key of the workspace's phone/email hashes; never leaves Redis.
+        await self.redis.hsetnx(self.keys.workspace(name), "hs", secrets.token_hex(32))
         await self.redis.sadd(self.keys.workspaces(), name)
         return await self.add_api_key(name)
 
@@ -132,6 +139,21 @@ class Store:
     async def workspace_exists(self, ws: str) -> bool:
         return bool(await self.redis.exists(self.keys.workspace(ws)))
 
+    async def workspace_config(self, ws: str) -> WorkspaceConfig | None:
+        h: dict[str, str] = await self.redis.hgetall(self.keys.workspace(ws))  # type: ignore[assignment]
+        if not h:
+            return None
+        if not h.get("hs"):
+            await self.redis.hsetnx(self.keys.workspace(ws), "hs", secrets.token_hex(32))
+            h["hs"] = str(await self.redis.hget(self.keys.workspace(ws), "hs"))
+        return WorkspaceConfig.from_hash(ws, h)
+
+    async def update_workspace(self, ws: str, fields: dict[str, str]) -> WorkspaceConfig:
+        await self.redis.hset(self.keys.workspace(ws), mapping=fields)  # type: ignore[arg-type]
+        config = await self.workspace_config(ws)
+        assert config is not None
+        return config
+
     async def workspace_for_key(self, api_key: str) -> str | None:
         # Looked up by the key's SHA-256: a timing difference can only reveal
         # something about a hash, never about a key.
@@ -143,7 +165,9 @@ class Store:
         h: dict[str, str] = await self.redis.hgetall(self.keys.link(code))  # type: ignore[assignment]
         return Link.from_hash(code, h) if h else None
 
-    async def create_links(self, ws: str, specs: Sequence[LinkSpec]) -> list[Link]:
+    async def create_links(
+        self, ws: str, specs: Sequence[LinkSpec], hash_secret: str = ""
+    ) -> list[Link]:
         """Create links idempotently; results in the order of `specs`.
 
         1. Look the (campaign, recipient, destination) triples up in each
@@ -183,6 +207,12 @@ class Store:
         await self.redis.sadd(
             self.keys.workspace_campaigns(ws), *{spec.campaign for spec in specs}
         )
+        await self.save_identities(ws, [
+            (identity_hash(hash_secret, kind, value), spec.recipient)
+            for spec in specs
+            for kind, value in (("phone", spec.phone), ("email", spec.email))
+            if value and hash_secret
+        ])
 
         ours = dict(zip(candidates, (spec_of[t] for t in fresh), strict=True))
         need = [c for c in set(code_of.values()) if c not in ours or c in losers]
@@ -298,6 +328,60 @@ class Store:
         # keeps a stale DELETE from unhooking a newer link.
         if await self.redis.hget(idx, field) == link.code:
             await self.redis.hdel(idx, field)
+
+    # -- identities, messages, campaigns ------------------------------------------------
+    async def save_identities(self, ws: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """phone/email hash -> recipient, so an order's customer finds their clicks."""
+        if not pairs:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for ident, recipient in pairs:
+            pipe.hset(self.keys.identities(ws, ident), ident, recipient)
+        await pipe.execute()
+
+    async def register_messages(self, ws: str, regs: Sequence[Registration]) -> None:
+        """The send log: wamid -> campaign and recipient. Idempotent (HSET)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for reg in regs:
+            pipe.hset(self.keys.message_index(ws, reg.message_id), reg.message_id,
+                      f"{reg.campaign}\x1f{reg.recipient}")
+        for campaign in {reg.campaign for reg in regs}:
+            pipe.sadd(self.keys.workspace_campaigns(ws), campaign)
+        await pipe.execute()
+        await self.save_identities(
+            ws, [(reg.phone_hash, reg.recipient) for reg in regs if reg.phone_hash]
+        )
+
+    async def message_of(self, ws: str, message_id: str) -> tuple[str, str] | None:
+        value = await self.redis.hget(self.keys.message_index(ws, message_id), message_id)
+        if not value:
+            return None
+        campaign, _, recipient = str(value).partition("\x1f")
+        return campaign, recipient
+
+    async def recipient_of(self, ws: str, identity: str) -> str | None:
+        value = await self.redis.hget(self.keys.identities(ws, identity), identity)
+        return str(value) if value else None
+
+    async def put_campaign(self, ws: str, campaign: str, spec: CampaignSpec) -> dict[str, str]:
+        fields = {"name": spec.name, "spend": spec.spend, "currency": spec.currency,
+                  "updated_at": str(now_ms())}
+        if spec.sent_at is not None:
+            fields["sent_at"] = str(spec.sent_at)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.campaign_meta(ws, campaign), mapping=fields)  # type: ignore[arg-type]
+        pipe.sadd(self.keys.workspace_campaigns(ws), campaign)
+        pipe.hgetall(self.keys.campaign_meta(ws, campaign))
+        meta: dict[str, str] = (await pipe.execute())[-1]
+        return meta
+
+    async def campaigns(self, ws: str) -> list[tuple[str, dict[str, str]]]:
+        names = sorted(str(n) for n in await self.redis.smembers(self.keys.workspace_campaigns(ws)))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.keys.campaign_meta(ws, name))
+        metas = await pipe.execute()
+        return list(zip(names, metas, strict=True))
 
     # -- reports --------------------------------------------------------------------
     async def campaign_counts(self, ws: str, campaign: str) -> tuple[dict[str, int], int, int]:

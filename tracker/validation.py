@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from .identity import normalise_email, normalise_phone
 from .links import MAX_URL_LENGTH, UTM_FIELDS, InvalidURL, merge_utm, normalise_destination
 
 MAX_ID_LENGTH = 200
@@ -50,6 +51,8 @@ class LinkSpec:
     utm: Mapping[str, str]
     expires_at: int | None  # unix ms
     metadata: str | None  # compact JSON
+    phone: str | None = None  # E.164; stored only as a keyed hash
+    email: str | None = None  # normalised; stored only as a keyed hash
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,26 @@ def _metadata(value: Any, field: str) -> str | None:
     return text
 
 
-_LINK_FIELDS = frozenset({"url", "campaign", "recipient", "utm", "expires_at", "metadata"})
+_LINK_FIELDS = frozenset({"url", "campaign", "recipient", "utm", "expires_at", "metadata",
+                          "phone", "email"})
+
+
+def _contact(item: dict[str, Any], prefix: str, recipient: str | None,
+             errors: list[FieldError], index: int | None) -> tuple[str | None, str | None]:
+    out: list[str | None] = []
+    for kind, norm in (("phone", normalise_phone), ("email", normalise_email)):
+        raw = item.get(kind)
+        if raw is None:
+            out.append(None)
+            continue
+        value = norm(raw) if isinstance(raw, str) else None
+        if value is None:
+            why = "must be E.164, e.g. +4917612345678" if kind == "phone" else "is not an email"
+            errors.append(FieldError(f"{prefix}{kind}", why, index))
+        elif not recipient:
+            errors.append(FieldError(f"{prefix}{kind}", "needs a recipient to belong to", index))
+        out.append(value)
+    return out[0], out[1]
 
 
 def _collect(errors: list[FieldError], index: int | None, fn: Any, *args: Any) -> Any:
@@ -147,6 +169,7 @@ def link_spec(
     )
     utm = _collect(errors, index, _utm, item.get("utm"), f"{prefix}utm")
     metadata = _collect(errors, index, _metadata, item.get("metadata"), f"{prefix}metadata")
+    phone, email = _contact(item, prefix, recipient, errors, index)
     expires_at = None
     if item.get("expires_at") is not None:
         expires_at = _collect(errors, index, parse_time, item["expires_at"], f"{prefix}expires_at")
@@ -190,6 +213,8 @@ def link_spec(
         utm=utm or {},
         expires_at=expires_at,
         metadata=metadata,
+        phone=phone,
+        email=email,
     )
 
 

@@ -11,6 +11,7 @@ from ..problems import Problem
 from ..settings import Settings
 from ..store import Store
 from ..validation import FieldError
+from ..workspaces import WorkspaceConfig
 
 _JSON_TYPES = ("application/json", "application/problem+json", "text/plain")
 
@@ -41,12 +42,27 @@ async def workspace(request: Request) -> str:
     return ws
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body, within the size limit, or a 4xx problem."""
-    limit = settings_of(request).max_body
+async def config(request: Request, ws: str) -> WorkspaceConfig:
+    cfg = await store_of(request).workspace_config(ws)
+    if cfg is None:  # a key whose workspace was removed
+        raise Problem(401, "Unauthorized", "The API key's workspace does not exist.")
+    return cfg
+
+
+def _check_json_type(request: Request) -> None:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype and ctype not in _JSON_TYPES and not ctype.endswith("+json"):
         raise Problem(415, "Unsupported media type", "Send JSON (Content-Type: application/json).")
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body, within the size limit, or a 4xx problem."""
+    _check_json_type(request)
+    return parse_json(await raw_body(request, settings_of(request).max_body))
+
+
+async def raw_body(request: Request, limit: int) -> bytes:
+    """The body's bytes, refused with 413 as soon as it passes `limit`."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -60,7 +76,10 @@ async def json_body(request: Request) -> Any:
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise Problem(400, "Bad request", "The body is empty; send a JSON document.",
                       [FieldError("body", "is empty")])

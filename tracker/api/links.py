@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -9,8 +11,15 @@ from starlette.routing import Route
 from ..clock import now_ms
 from ..models import Link
 from ..problems import Problem, invalid
-from ..validation import Invalid, LinkDefaults, link_batch, link_patch, link_spec
-from .common import json_body, settings_of, store_of, workspace
+from ..validation import Invalid, LinkDefaults, LinkSpec, link_batch, link_patch, link_spec
+from .common import config, json_body, settings_of, store_of, workspace
+
+
+async def _secret(request: Request, ws: str, specs: Sequence[LinkSpec]) -> str:
+    """The workspace's hashing key, read only when a link carries a phone or email."""
+    if not any(spec.phone or spec.email for spec in specs):
+        return ""
+    return (await config(request, ws)).hash_secret
 
 
 def _defaults(request: Request) -> LinkDefaults:
@@ -26,7 +35,7 @@ async def create(request: Request) -> Response:
         spec = link_spec(body, _defaults(request), now)
     except Invalid as exc:
         raise invalid(exc.errors) from None
-    [link] = await store_of(request).create_links(ws, [spec])
+    [link] = await store_of(request).create_links(ws, [spec], await _secret(request, ws, [spec]))
     return JSONResponse(link.as_json(settings_of(request).public_base_url, now), status_code=201)
 
 
@@ -39,7 +48,7 @@ async def create_batch(request: Request) -> Response:
         specs = link_batch(body, _defaults(request), now, settings.batch_limit)
     except Invalid as exc:
         raise invalid(exc.errors) from None
-    links = await store_of(request).create_links(ws, specs)
+    links = await store_of(request).create_links(ws, specs, await _secret(request, ws, specs))
     base = settings.public_base_url
     return JSONResponse({"links": [link.as_json(base, now) for link in links]}, status_code=201)
 

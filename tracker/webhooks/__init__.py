@@ -1,0 +1,1 @@
+"""Webhooks from WhatsApp (Meta) and Shopify: signatures and mapping to our events."""

@@ -1,0 +1,109 @@
+"""The webhook endpoints: verify, map, store, and only then answer 200.
+
+A sender (Meta, Shopify) retries whatever is not acknowledged, so we answer
+200 only after the events are in Redis; a Redis error answers 503 and the
+sender tries again later. A bad signature is a 401 and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..api.common import parse_json, raw_body, settings_of, store_of
+from ..intake import Intake
+from ..problems import Problem
+from ..validation import FieldError
+from ..workspaces import WorkspaceConfig
+from .shopify import parse_shopify
+from .signatures import valid_meta, valid_shopify
+from .whatsapp import PayloadError, parse_whatsapp
+
+
+async def _workspace(request: Request) -> WorkspaceConfig:
+    ws = request.path_params["workspace"]
+    cfg = await store_of(request).workspace_config(ws)
+    if cfg is None:
+        raise Problem(404, "Not found", f"No workspace {ws!r}.")
+    return cfg
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+def _bad_payload(exc: PayloadError) -> Problem:
+    return Problem(400, "Malformed webhook payload", str(exc), [FieldError(exc.path, exc.reason)])
+
+
+async def whatsapp_verify(request: Request) -> Response:
+    """Meta's subscription handshake: echo hub.challenge if the token matches."""
+    cfg = await _workspace(request)
+    q = request.query_params
+    token = q.get("hub.verify_token", "")
+    if (
+        q.get("hub.mode") == "subscribe"
+        and cfg.whatsapp_verify_token
+        and hmac.compare_digest(token.encode(), cfg.whatsapp_verify_token.encode())
+    ):
+        return PlainTextResponse(q.get("hub.challenge", ""))
+    raise Problem(403, "Forbidden", "hub.mode or hub.verify_token does not match.")
+
+
+async def whatsapp_receive(request: Request) -> Response:
+    cfg = await _workspace(request)
+    body = await raw_body(request, settings_of(request).webhook_max_body)
+    if not cfg.whatsapp_app_secret:
+        raise Problem(401, "Unauthorized", "This workspace has no WhatsApp app secret set.")
+    if not valid_meta(cfg.whatsapp_app_secret, body, request.headers.get("x-hub-signature-256")):
+        raise Problem(401, "Unauthorized", "X-Hub-Signature-256 does not match the body.")
+    try:
+        events = parse_whatsapp(parse_json(body), cfg.name, cfg.hash_secret, cfg.stop_keywords)
+    except PayloadError as exc:
+        raise _bad_payload(exc) from None
+    result = await _intake(request).store(events)
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates})
+
+
+async def shopify_receive(request: Request) -> Response:
+    cfg = await _workspace(request)
+    body = await raw_body(request, settings_of(request).webhook_max_body)
+    if not cfg.shopify_secret:
+        raise Problem(401, "Unauthorized", "This workspace has no Shopify secret set.")
+    if not valid_shopify(cfg.shopify_secret, body, request.headers.get("x-shopify-hmac-sha256")):
+        raise Problem(401, "Unauthorized", "X-Shopify-Hmac-Sha256 does not match the body.")
+    topic = request.headers.get("x-shopify-topic", "")
+    if not topic:
+        raise Problem(400, "Bad request", "X-Shopify-Topic is missing.",
+                      [FieldError("X-Shopify-Topic", "is required")])
+    payload = parse_json(body)
+    webhook_id = request.headers.get("x-shopify-webhook-id", "")
+    if webhook_id:
+        key = f"shopify:{webhook_id}"
+    else:
+        # No delivery id (a replayed or hand-made delivery): Shopify's own advice
+        # is to key on the resource and its updated_at.
+        ident = payload.get("id") if isinstance(payload, dict) else None
+        updated = payload.get("updated_at") if isinstance(payload, dict) else None
+        key = f"shopify:{topic}:{ident}:{updated}"
+    settings = settings_of(request)
+    try:
+        event = parse_shopify(topic, payload, cfg.name, cfg.hash_secret, key,
+                              settings.click_param, cfg.order_topic)
+    except PayloadError as exc:
+        raise _bad_payload(exc) from None
+    if event is None:
+        return JSONResponse({"stored": 0, "duplicates": 0, "ignored": topic})
+    result = await _intake(request).store([event])
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates})
+
+
+routes = [
+    Route("/webhooks/whatsapp/{workspace}", whatsapp_verify, methods=["GET"]),
+    Route("/webhooks/whatsapp/{workspace}", whatsapp_receive, methods=["POST"]),
+    Route("/webhooks/shopify/{workspace}", shopify_receive, methods=["POST"]),
+]
