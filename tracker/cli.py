@@ -116,6 +116,49 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
     return 0
 
 
+_SET_FLAGS = {
+    "whatsapp_app_secret": str, "whatsapp_verify_token": str, "shopify_secret": str,
+    "attribution_window": str, "currency": str, "order_topic": str,
+}
+
+
+def cmd_workspace_set(args: argparse.Namespace) -> int:
+    from .validation import Invalid
+    from .workspaces import settings_update
+
+    settings = _settings()
+    body: dict[str, Any] = {k: getattr(args, k) for k in _SET_FLAGS if getattr(args, k)}
+    if args.stop_keywords:
+        body["stop_keywords"] = [k.strip() for k in args.stop_keywords.split(",") if k.strip()]
+    if args.respect_dnt is not None:
+        body["respect_dnt"] = args.respect_dnt == "yes"
+    try:
+        fields = settings_update(body)
+    except Invalid as exc:
+        for err in exc.errors:
+            print(f"tracker: --{err.field.replace('_', '-')}: {err.reason}", file=sys.stderr)
+        return 2
+
+    async def go() -> dict[str, Any] | None:
+        from .store import Store, connect
+
+        redis = connect(settings.effective_redis_url)
+        try:
+            store = Store(redis, settings)
+            if not await store.workspace_exists(args.name):
+                return None
+            return (await store.update_workspace(args.name, fields)).public()
+        finally:
+            await redis.aclose()
+
+    public = _run(go())
+    if public is None:
+        print(f"tracker: no workspace {args.name!r}", file=sys.stderr)
+        return 1
+    print(json.dumps(public))
+    return 0
+
+
 # -- report -----------------------------------------------------------------------
 async def _report(settings: Settings, ws: str, campaign: str) -> dict[str, Any] | None:
     from .metrics import campaign_report
@@ -273,6 +316,14 @@ def parser() -> argparse.ArgumentParser:
     create = ws_sub.add_parser("create", help="create a workspace and print its API key")
     create.add_argument("name")
     create.set_defaults(func=cmd_workspace_create)
+    wset = ws_sub.add_parser("set", help="change a workspace's settings (secrets are write-only)")
+    wset.add_argument("name")
+    for flag in _SET_FLAGS:
+        wset.add_argument("--" + flag.replace("_", "-"), dest=flag)
+    wset.add_argument("--stop-keywords", help="comma-separated opt-out keywords")
+    wset.add_argument("--respect-dnt", choices=["yes", "no"],
+                      help="honour Do Not Track / Global Privacy Control in the pixel")
+    wset.set_defaults(func=cmd_workspace_set)
 
     report = sub.add_parser("report", help="print a campaign report")
     report.add_argument("campaign")

@@ -17,18 +17,19 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def normalise_phone(raw: str) -> str | None:
+def normalise_phone(raw: str, *, international: bool = False) -> str | None:
     """E.164 ("+4917612345678"), or None if the number has no country code.
 
-    WhatsApp sends numbers without the plus ("16505551234"), Shopify as the
-    shop typed them ("+1 650-555-1234"); "00" is the international prefix.
-    A national number ("0176 ...", "555-625-1199") cannot be matched safely.
+    WhatsApp sends numbers with their country code but no plus
+    ("16505551234": pass international=True); Shopify as the shop typed them
+    ("+1 650-555-1234"); "00" is the international prefix. A national number
+    ("0176 ...", "555-625-1199") cannot be matched safely, so it is dropped.
     """
     text = _PHONE_JUNK.sub("", raw.strip())
     if text.startswith("00"):
         text = "+" + text[2:]
-    elif text.isdigit() and not text.startswith("0"):
-        text = "+" + text  # WhatsApp's wa_id / recipient_id form
+    elif international and text.isdigit():
+        text = "+" + text
     return text if _E164.match(text) else None
 
 
@@ -43,10 +44,10 @@ def identity_hash(secret: str, kind: str, value: str) -> str:
     return digest[:32]
 
 
-def phone_hash(secret: str, raw: str | None) -> str | None:
+def phone_hash(secret: str, raw: str | None, *, international: bool = False) -> str | None:
     if not raw:
         return None
-    phone = normalise_phone(raw)
+    phone = normalise_phone(raw, international=international)
     return identity_hash(secret, "phone", phone) if phone else None
 
 

@@ -52,3 +52,20 @@ def test_a_bad_setting_stops_start_up_naming_it(
 def test_report_of_an_unknown_campaign(env: dict[str, str]) -> None:
     out = run("report", "nope", "--workspace", "acme", env=env)
     assert out.returncode == 1 and "no campaign" in out.stderr
+
+
+def test_workspace_set(env: dict[str, str]) -> None:
+    assert run("workspace", "create", "shop-2", env=env).returncode == 0
+    out = run("workspace", "set", "shop-2", "--whatsapp-app-secret", "s3cr3t-Abc",
+              "--whatsapp-verify-token", "tok-Abc", "--shopify-secret", "shp-Abc",
+              "--attribution-window", "24h", "--currency", "EUR",
+              "--stop-keywords", "STOP, Abmelden", "--respect-dnt", "yes", env=env)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert "Abc" not in out.stdout  # secrets are write-only
+    assert doc["attribution_window"] == "24h" and doc["currency"] == "EUR"
+    assert doc["stop_keywords"] == ["stop", "abmelden"] and doc["respect_dnt"] is True
+    bad = run("workspace", "set", "shop-2", "--currency", "euro", env=env)
+    assert bad.returncode == 2 and "--currency" in bad.stderr
+    missing = run("workspace", "set", "nobody", "--currency", "EUR", env=env)
+    assert missing.returncode == 1 and "no workspace" in missing.stderr

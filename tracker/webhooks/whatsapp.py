@@ -86,7 +86,7 @@ def _ts(obj: Mapping[str, Any], path: str) -> int:
 
 def _who(secret: str, phone: str | None, user_id: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
-    hashed = phone_hash(secret, phone)
+    hashed = phone_hash(secret, phone, international=True)  # wa_id: country code, no plus
     if hashed:
         out["phone_hash"] = hashed
     if user_id:
