@@ -127,3 +127,4 @@ def snapshot(r: redis.Redis, prefix: str) -> dict[str, Any]:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.browser"]
