@@ -169,8 +169,10 @@ async def _report(settings: Settings, ws: str, campaign: str) -> dict[str, Any] 
         store = Store(redis, settings)
         if not await store.campaign_known(ws, campaign):
             return None
-        agg, links, recipients = await store.campaign_counts(ws, campaign)
-        return campaign_report(campaign, agg, links, recipients)
+        cfg = await store.workspace_config(ws)
+        agg, links, recipients, meta = await store.campaign_counts(ws, campaign)
+        window = cfg.attribution_window_h if cfg else 120
+        return campaign_report(campaign, agg, links, recipients, meta, window)
     finally:
         await redis.aclose()
 
@@ -185,18 +187,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    rows: list[tuple[str, str]] = []
-    for key in ("links", "recipients", "clicks", "unique_clickers", "anonymous_clicks",
-                "non_human_clicks"):
-        rows.append((key, str(report[key])))
-    ctr = report["ctr"]
-    value = "-" if ctr["value"] is None else f"{ctr['value'] * 100:.2f} %"
-    rows.append(("ctr", f"{value}  ({ctr['numerator']} / {ctr['denominator']})"))
-    width = max(len(k) for k, _ in rows)
-    print(f"campaign {report['campaign']}")
-    for key, val in rows:
-        print(f"  {key.ljust(width)}  {val}")
+    print(format_report(report))
     return 0
+
+
+_COUNTS = ("recipients", "links", "messages", "sent", "delivered", "read", "failed", "clicks",
+           "unique_clickers", "non_human_clicks", "replies", "opt_outs", "orders", "converters")
+_RATES = ("delivery_rate", "read_rate", "ctr", "click_to_read", "reply_rate", "opt_out_rate",
+          "conversion_rate")
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a table for a terminal: counts, rates with their parts, money."""
+    rows: list[tuple[str, str]] = [(k, f"{report[k]:,}") for k in _COUNTS]
+    for key in _RATES:
+        r = report[key]
+        value = "-" if r["value"] is None else f"{r['value'] * 100:.2f} %"
+        rows.append((key, f"{value}  ({r['numerator']} / {r['denominator']})"))
+    for cur, money in report["revenue"].items():
+        rows.append((f"revenue {cur}", f"gross {money['gross']}  refunded {money['refunded']}  "
+                                       f"net {money['net']}"))
+        rpr = money["revenue_per_recipient"]["value"]
+        rows.append((f"per recipient {cur}", rpr or "-"))
+    rocs = report["rocs"]
+    rows.append(("rocs", f"{rocs['value'] * 100:.0f} %" if rocs["value"] is not None
+                 else f"- ({rocs.get('reason', '')})"))
+    width = max(len(k) for k, _ in rows)
+    title = f"campaign {report['campaign']}  (window {report['window']})"
+    return "\n".join([title, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
 
 
 # -- up: the quick start --------------------------------------------------------------

@@ -10,6 +10,10 @@ in braces), so the same code runs on one node and on a cluster:
   campaign (aggregates, the applied-click marker, clicker sets) and the
   campaign's link index, so each fold is one atomic script.
 - ``{w:<workspace>}``: the workspace record and its campaign list.
+- ``{j:<workspace>}``: the workspace's join state (send log, identities,
+  click index, recipients' click and message histories, orders), which
+  attribution reads and writes in one transaction. One workspace's joins
+  therefore live on one shard; workspaces spread over the cluster.
 
 User-supplied parts (workspace and campaign ids) are escaped so a brace or a
 colon in them can never move a key into another tag.
@@ -23,9 +27,6 @@ from dataclasses import dataclass
 
 CLICK_GROUP = "workers"
 EVENT_GROUP = "workers"
-# Shards of the per-workspace lookup hashes (message index, identities), so
-# one workspace's millions of entries spread over cluster slots.
-INDEX_SHARDS = 16
 
 
 def _esc(part: str) -> str:
@@ -118,15 +119,75 @@ class Keys:
         digest = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
         return f"{self.prefix}:{{p{partition}}}:seen:{digest}"
 
-    def message_index(self, ws: str, message_id: str) -> str:
-        """wamid -> campaign and recipient of a registered message (sharded hash)."""
-        shard = zlib.crc32(message_id.encode()) % INDEX_SHARDS
-        return f"{self.prefix}:{{m:{_esc(ws)}:{shard}}}:msgs"
+    # -- a workspace's join state: one slot, so a join reads and writes it atomically
+    def _join(self, ws: str) -> str:
+        return f"{self.prefix}:{{j:{_esc(ws)}}}"
 
-    def identities(self, ws: str, identity: str) -> str:
-        """phone/email hash -> recipient (sharded hash)."""
-        shard = zlib.crc32(identity.encode()) % INDEX_SHARDS
-        return f"{self.prefix}:{{i:{_esc(ws)}:{shard}}}:ids"
+    def message_index(self, ws: str) -> str:
+        """wamid -> campaign, recipient and send time: the send log."""
+        return f"{self._join(ws)}:msg"
+
+    def identities(self, ws: str) -> str:
+        """phone/email hash -> recipient."""
+        return f"{self._join(ws)}:ids"
+
+    def join_version(self, ws: str) -> str:
+        """Raised by every join write: a join that read older state retries."""
+        return f"{self._join(ws)}:jv"
+
+    def click_index(self, ws: str) -> str:
+        """human click id -> campaign, recipient, code, time."""
+        return f"{self._join(ws)}:ck"
+
+    def recipient_clicks(self, ws: str, recipient: str) -> str:
+        return f"{self._join(ws)}:rc:{_esc(recipient)}"
+
+    def recipient_messages(self, ws: str, recipient: str) -> str:
+        return f"{self._join(ws)}:rm:{_esc(recipient)}"
+
+    def recipient_orders(self, ws: str, recipient: str) -> str:
+        return f"{self._join(ws)}:ro:{_esc(recipient)}"
+
+    def recipient_facts(self, ws: str, recipient: str) -> str:
+        """Replies and opt-outs to re-attribute when the recipient gets a message."""
+        return f"{self._join(ws)}:rf:{_esc(recipient)}"
+
+    def identity_orders(self, ws: str, identity: str) -> str:
+        return f"{self._join(ws)}:io:{identity}"
+
+    def identity_facts(self, ws: str, identity: str) -> str:
+        return f"{self._join(ws)}:if:{identity}"
+
+    def order(self, ws: str, order_id: str) -> str:
+        return f"{self._join(ws)}:o:{_esc(order_id)}"
+
+    def fact(self, ws: str, key: str) -> str:
+        return f"{self._join(ws)}:f:{_esc(key)}"
+
+    def click_waits(self, ws: str) -> str:
+        """click id -> orders that name it but arrived before it."""
+        return f"{self._join(ws)}:wait"
+
+    def parked(self, ws: str) -> str:
+        """Status bits of messages not (yet) in the send log."""
+        return f"{self._join(ws)}:park"
+
+    def converters(self, ws: str) -> str:
+        """(campaign, recipient) -> their converter fact (orders, version)."""
+        return f"{self._join(ws)}:cv"
 
     def campaign_meta(self, ws: str, campaign: str) -> str:
         return f"{self._campaign(ws, campaign)}:meta"
+
+    def message_bits(self, ws: str, campaign: str) -> str:
+        return f"{self._campaign(ws, campaign)}:msgs"
+
+    def contributions(self, ws: str, campaign: str) -> str:
+        return f"{self._campaign(ws, campaign)}:contrib"
+
+    def set_counts(self, ws: str, campaign: str) -> str:
+        return f"{self._campaign(ws, campaign)}:refs"
+
+    def order_rows(self, ws: str, campaign: str) -> str:
+        """Attributed orders of the campaign: fact id -> row."""
+        return f"{self._campaign(ws, campaign)}:orders"

@@ -78,11 +78,14 @@ class Scripts:
     redirect_miss = Script.load("redirect_miss")
     apply_click = Script.load("apply_click")
     intake = Script.load("intake")
+    ensure = Script.load("ensure")
+    apply_status = Script.load("apply_status")
+    join_clicks = Script.load("join_clicks")
 
     @classmethod
     def all(cls) -> list[Script]:
         return [cls.create_links, cls.claim_index, cls.redirect_miss, cls.apply_click,
-                cls.intake]
+                cls.intake, cls.ensure, cls.apply_status, cls.join_clicks]
 
 
 def hash_key(api_key: str) -> str:
@@ -336,32 +339,22 @@ class Store:
             return
         pipe = self.redis.pipeline(transaction=False)
         for ident, recipient in pairs:
-            pipe.hset(self.keys.identities(ws, ident), ident, recipient)
+            pipe.hset(self.keys.identities(ws), ident, recipient)
         await pipe.execute()
 
     async def register_messages(self, ws: str, regs: Sequence[Registration]) -> None:
         """The send log: wamid -> campaign and recipient. Idempotent (HSET)."""
         pipe = self.redis.pipeline(transaction=False)
         for reg in regs:
-            pipe.hset(self.keys.message_index(ws, reg.message_id), reg.message_id,
-                      f"{reg.campaign}\x1f{reg.recipient}")
+            # The send time is filled in by the worker from the message event.
+            pipe.hsetnx(self.keys.message_index(ws), reg.message_id,
+                        f"{reg.campaign}\x1f{reg.recipient}\x1f")
         for campaign in {reg.campaign for reg in regs}:
             pipe.sadd(self.keys.workspace_campaigns(ws), campaign)
         await pipe.execute()
         await self.save_identities(
             ws, [(reg.phone_hash, reg.recipient) for reg in regs if reg.phone_hash]
         )
-
-    async def message_of(self, ws: str, message_id: str) -> tuple[str, str] | None:
-        value = await self.redis.hget(self.keys.message_index(ws, message_id), message_id)
-        if not value:
-            return None
-        campaign, _, recipient = str(value).partition("\x1f")
-        return campaign, recipient
-
-    async def recipient_of(self, ws: str, identity: str) -> str | None:
-        value = await self.redis.hget(self.keys.identities(ws, identity), identity)
-        return str(value) if value else None
 
     async def put_campaign(self, ws: str, campaign: str, spec: CampaignSpec) -> dict[str, str]:
         fields = {"name": spec.name, "spend": spec.spend, "currency": spec.currency,
@@ -384,14 +377,18 @@ class Store:
         return list(zip(names, metas, strict=True))
 
     # -- reports --------------------------------------------------------------------
-    async def campaign_counts(self, ws: str, campaign: str) -> tuple[dict[str, int], int, int]:
-        """(aggregate counters, links, recipients): O(1) in the number of clicks."""
+    async def campaign_counts(
+        self, ws: str, campaign: str
+    ) -> tuple[dict[str, int], int, int, dict[str, str]]:
+        """(aggregate counters, links, recipients, campaign settings): one round
+        trip, O(1) in the number of clicks and events."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.keys.aggregates(ws, campaign))
         pipe.hlen(self.keys.link_index(ws, campaign))
         pipe.scard(self.keys.recipients(ws, campaign))
-        agg, links, recipients = await pipe.execute()
-        return {k: int(v) for k, v in agg.items()}, int(links), int(recipients)
+        pipe.hgetall(self.keys.campaign_meta(ws, campaign))
+        agg, links, recipients, meta = await pipe.execute()
+        return {k: int(v) for k, v in agg.items()}, int(links), int(recipients), meta
 
     async def campaign_known(self, ws: str, campaign: str) -> bool:
         return bool(await self.redis.sismember(self.keys.workspace_campaigns(ws), campaign))

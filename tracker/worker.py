@@ -16,21 +16,27 @@ import os
 import signal
 import socket
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
+from .attribution import ClickRef, OrderState, merge_order
+from .events import Event
+from .joins import Effect, Joins, apply_effects, pixel_purchase
 from .keys import CLICK_GROUP, Keys
 from .models import Click
 from .settings import Settings
 from .store import Redis, Scripts, Store, connect
 from .useragent import classify
+from .workspaces import WorkspaceConfig
 
 log = logging.getLogger("tracker.worker")
 
 Entry = tuple[str, dict[str, str] | None]
+CONFIG_TTL = 5.0  # seconds a worker trusts its copy of a workspace's settings
 
 
 @dataclass
@@ -81,12 +87,27 @@ class Worker:
         self.consumer = consumer or consumer_name(settings)
         self.stats = Stats()
         self._last_reclaim = 0.0
+        self.joins = Joins(redis, self.keys)
+        self._configs: dict[str, tuple[WorkspaceConfig | None, float]] = {}
 
     async def prepare(self) -> None:
         await self.store.prepare()
 
+    async def config(self, ws: str) -> WorkspaceConfig | None:
+        """Workspace settings, cached for a few seconds (they rarely change)."""
+        now = time.monotonic()
+        hit = self._configs.get(ws)
+        if hit is not None and now - hit[1] < CONFIG_TTL:
+            return hit[0]
+        cfg = await self.store.workspace_config(ws)
+        self._configs[ws] = (cfg, now)
+        return cfg
+
+    def streams(self) -> list[str]:
+        return self.keys.click_streams() + self.keys.event_streams()
+
     async def read(self, block_ms: int | None) -> list[tuple[str, list[Entry]]]:
-        streams = {s: ">" for s in self.keys.click_streams()}
+        streams = {s: ">" for s in self.streams()}
         reply = await self.redis.xreadgroup(
             CLICK_GROUP, self.consumer, streams,  # type: ignore[arg-type]
             count=self.settings.worker_batch, block=block_ms,
@@ -97,15 +118,32 @@ class Worker:
 
     async def process(self, stream: str, entries: Sequence[Entry]) -> None:
         """Fold a batch of entries, then acknowledge them all."""
+        if stream.endswith(":events"):
+            await self._events(entries)
+        else:
+            await self._clicks(stream, entries)
+        ids = [entry_id for entry_id, _ in entries]
+        if ids:
+            await self.redis.xack(stream, CLICK_GROUP, *ids)
+        self.stats.read += len(entries)
+
+    async def _clicks(self, stream: str, entries: Sequence[Entry]) -> None:
         calls: list[tuple[list[str], list[str]]] = []
+        joins: dict[str, list[ClickRef]] = defaultdict(list)
         for entry_id, fields in entries:
             if not fields:
                 continue  # trimmed or deleted before we got to it: nothing to fold
             try:
-                calls.append(click_effect(self.keys, Click.from_entry(fields)))
+                click = Click.from_entry(fields)
+                keys, args = click_effect(self.keys, click)
             except (KeyError, ValueError):
                 self.stats.invalid += 1
                 log.warning("invalid click entry %s in %s: %r", entry_id, stream, fields)
+                continue
+            calls.append((keys, args))
+            if args[2] == "human":
+                joins[click.ws].append(ClickRef(click.id, click.campaign, click.recipient,
+                                                click.code, click.ts))
         if calls:
             results = await self._apply(calls)
             for res in results:
@@ -113,10 +151,45 @@ class Worker:
                     self.stats.applied += 1
                 else:
                     self.stats.duplicates += 1
-        ids = [entry_id for entry_id, _ in entries]
-        if ids:
-            await self.redis.xack(stream, CLICK_GROUP, *ids)
-        self.stats.read += len(entries)
+        for ws, refs in joins.items():
+            cfg = await self.config(ws)
+            if cfg is not None:
+                effects = await self.joins.clicks(ws, refs, cfg)
+                await apply_effects(self.redis, self.keys, effects)
+
+    async def _events(self, entries: Sequence[Entry]) -> None:
+        for entry_id, fields in entries:
+            if not fields:
+                continue
+            try:
+                effects = await self._event(fields)
+            except (KeyError, ValueError, TypeError) as exc:
+                self.stats.invalid += 1
+                log.warning("invalid event %s (%s): %r", entry_id, exc, fields)
+                continue
+            await apply_effects(self.redis, self.keys, effects)
+            self.stats.applied += 1
+
+    async def _event(self, fields: dict[str, str]) -> list[Effect]:
+        if fields.get("type") == "pixel":
+            found = pixel_purchase(fields)
+            if found is None:
+                return []
+            ws, data = found
+            cfg = await self.config(ws)
+            if cfg is None or (cfg.respect_dnt and fields.get("dnt") == "1"):
+                return []
+            ts = int(fields["ts"])
+
+            def mutate(state: OrderState) -> OrderState:
+                return merge_order(state, "pixel_purchase", "pixel", ts, data)
+
+            return await self.joins.order(ws, data["order_id"], cfg, mutate)
+        event = Event.from_fields(fields)
+        cfg = await self.config(event.ws)
+        if cfg is None:
+            return []
+        return await self.joins.event(event, cfg)
 
     async def _apply(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
         for attempt in (1, 2):
@@ -138,7 +211,7 @@ class Worker:
     async def reclaim(self) -> int:
         """Take over entries idle longer than the reclaim time (a dead consumer's)."""
         total = 0
-        for stream in self.keys.click_streams():
+        for stream in self.streams():
             start = "0-0"
             while True:
                 reply = await self.redis.xautoclaim(
@@ -169,7 +242,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.prepare()
-        log.info("worker %s reading %s", self.consumer, ", ".join(self.keys.click_streams()))
+        log.info("worker %s reading %s", self.consumer, ", ".join(self.streams()))
         while not stop.is_set():
             try:
                 await self.run_once(self.settings.worker_block_ms)

@@ -103,7 +103,7 @@ def test_link_click_worker_report(env: dict[str, str],
 
         rep = wait_for(counted, what="the worker to fold three clicks")
     assert (rep["clicks"], rep["unique_clickers"], rep["non_human_clicks"]) == (2, 2, 1)
-    assert rep["ctr"]["value"] == round(2 / 3, 6)
+    assert rep["ctr_recipients"]["value"] == round(2 / 3, 6)
     report_cli = subprocess.run(
         [sys.executable, "-m", "tracker", "report", "bf", "--workspace", "acme", "--json"],
         env=env, capture_output=True, text=True, check=True)

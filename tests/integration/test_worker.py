@@ -79,8 +79,8 @@ def test_clicks_are_folded_into_campaign_metrics(
     assert rep["anonymous_clicks"] == 1
     assert rep["non_human_clicks"] == 4
     assert rep["non_human"] == {"preview": 2, "bot": 1, "head": 1}
-    assert rep["ctr"] == {"value": 0.5, "numerator": "unique_clickers",
-                          "denominator": "recipients"}
+    assert rep["ctr_recipients"] == {"value": 0.5, "numerator": "unique_clickers",
+                                     "denominator": "recipients"}
     assert rep["clicks_by"]["device"] == {"desktop": 1, "mobile": 3}
     assert rep["clicks_by"]["browser"]["WhatsApp in-app"] == 3
 

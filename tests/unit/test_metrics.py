@@ -16,8 +16,8 @@ def test_report_from_aggregates() -> None:
     assert report["campaign"] == "bf"
     assert (report["links"], report["recipients"], report["clicks"]) == (10, 10, 7)
     assert report["non_human"] == {"preview": 4, "bot": 0, "head": 1}
-    assert report["ctr"] == {"value": 0.3, "numerator": "unique_clickers",
-                             "denominator": "recipients"}
+    assert report["ctr_recipients"] == {"value": 0.3, "numerator": "unique_clickers",
+                                        "denominator": "recipients"}
     assert report["clicks_by"]["device"] == {"desktop": 1, "mobile": 6}
     empty = campaign_report("none", {}, 0, 0)
-    assert empty["clicks"] == 0 and empty["ctr"]["value"] is None
+    assert empty["clicks"] == 0 and empty["ctr_recipients"]["value"] is None

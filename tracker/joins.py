@@ -1,0 +1,388 @@
+"""The worker's joins: events in, campaign effects out. Async Redis I/O.
+
+Each join reads the workspace's join state, computes with the pure functions
+of `attribution.py`, and writes back in one optimistic transaction (WATCH on
+the workspace's join version; every join write raises it, so a join that
+read state another worker changed meanwhile runs again). What a join
+returns are effects on campaigns, applied afterwards by `apply_effects`:
+
+- `Ensure`: set one fact's contribution at a version (scripts/ensure.lua);
+- `Status`: register a message and fold status bits (scripts/apply_status.lua).
+
+Both are idempotent and order-proof, so a crash between the join and its
+effects, or a redelivery, re-sends the same effects and changes nothing.
+Facts keep the campaigns they ever contributed to, so an order that moves
+from one campaign to another (a late click) is taken out of the first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from redis.exceptions import NoScriptError, WatchError
+
+from .attribution import (
+    EMPTY,
+    STATUS_BITS,
+    ClickRef,
+    Contribution,
+    OrderState,
+    attribute,
+    converter_contribution,
+    engagement_contribution,
+    last_message_before,
+    merge_order,
+    order_contribution,
+)
+from .events import Event
+from .keys import Keys
+from .money import check_currency, fmt, parse_amount
+from .store import Redis, Scripts
+from .workspaces import WorkspaceConfig
+
+log = logging.getLogger("tracker.joins")
+T = TypeVar("T")
+US = "\x1f"
+
+
+@dataclass(frozen=True)
+class Ensure:
+    ws: str
+    campaign: str
+    fact: str
+    version: int
+    contribution: str  # JSON
+
+
+@dataclass(frozen=True)
+class Status:
+    ws: str
+    campaign: str
+    message_id: str
+    bits: int
+    recipient: str
+
+
+Effect = Ensure | Status
+
+
+def _fact_effects(ws: str, fact: str, rec: dict[str, str], campaign: str,
+                  contribution: Contribution) -> tuple[list[Effect], dict[str, str]]:
+    """Effects of a fact now contributing `contribution` to `campaign` ("" = none),
+    and the fields to store on the fact (its version and campaigns)."""
+    new_json = contribution.to_json()
+    empty = EMPTY.to_json()
+    old = json.loads(rec.get("contrib") or "{}")  # campaign -> contribution json
+    new = {campaign: new_json} if campaign and new_json != empty else {}
+    version = int(rec.get("v") or 0) + (1 if new != old else 0)
+    camps = set(json.loads(rec.get("camps") or "[]")) | set(new)
+    effects: list[Effect] = [Ensure(ws, c, fact, version, new.get(c, empty))
+                             for c in sorted(camps)]
+    return effects, {"v": str(version), "camps": json.dumps(sorted(camps)),
+                     "contrib": json.dumps(new, sort_keys=True)}
+
+
+class Joins:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def _txn(self, ws: str, body: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `body` (reads, then pipe.multi() and writes) until no one interfered.
+
+        The pipeline is typed Any: redis-py's stubs do not model a WATCHed
+        pipeline's two modes (commands run at once, then queued after multi()).
+        """
+        jv = self.keys.join_version(ws)
+        for _ in range(1000):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(jv)
+                    result = await body(pipe)
+                    pipe.incr(jv)
+                    await pipe.execute()
+                    return result
+                except WatchError:
+                    continue
+        raise RuntimeError(f"join of workspace {ws!r} kept conflicting")
+
+    # -- clicks ------------------------------------------------------------------------
+    async def clicks(self, ws: str, refs: Sequence[ClickRef],
+                     cfg: WorkspaceConfig) -> list[Effect]:
+        """Index human clicks; re-attribute orders their recipients or ids already have."""
+        if not refs:
+            return []
+        k = self.keys
+        keys = [k.click_index(ws), k.join_version(ws), k.click_waits(ws)]
+        args: list[Any] = []
+        for ref in refs:
+            keys += [k.recipient_clicks(ws, ref.recipient), k.recipient_orders(ws, ref.recipient)]
+            args += [ref.click_id, ref.encode(), ref.ts, "1" if ref.recipient else "0"]
+        try:
+            reply = await self.redis.evalsha(Scripts.join_clicks.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            reply = await self.redis.eval(Scripts.join_clicks.source, len(keys), *keys, *args)
+        orders: set[str] = set()
+        for ref, (has_orders, waiting) in zip(refs, reply, strict=True):
+            if int(has_orders):
+                members = await self.redis.smembers(k.recipient_orders(ws, ref.recipient))
+                orders |= {str(m) for m in members}
+            if waiting:
+                orders |= set(json.loads(waiting))
+        effects: list[Effect] = []
+        for order_id in sorted(orders):
+            effects += await self.order(ws, str(order_id), cfg)
+        return effects
+
+    # -- orders ------------------------------------------------------------------------
+    async def order(self, ws: str, order_id: str, cfg: WorkspaceConfig,
+                    mutate: Callable[[OrderState], OrderState] | None = None) -> list[Effect]:
+        k = self.keys
+
+        async def body(pipe: Any) -> list[Effect]:
+            okey = k.order(ws, order_id)
+            rec: dict[str, str] = await pipe.hgetall(okey)
+            state = OrderState.from_json(order_id, rec.get("state"))
+            if mutate is not None:
+                state = mutate(state)
+            own_ids = list(dict.fromkeys(c for c in (state.click_id, state.pixel_click_id) if c))
+            own: list[ClickRef] = []
+            if own_ids:
+                vals = await pipe.hmget(k.click_index(ws), own_ids)
+                own = [ClickRef.decode(i, v) for i, v in zip(own_ids, vals, strict=True) if v]
+            recipients: set[str] = set()
+            if state.identities:
+                vals = await pipe.hmget(k.identities(ws), list(state.identities))
+                recipients |= {v for v in vals if v}
+            if state.recipient:
+                recipients.add(state.recipient)
+            customer: list[ClickRef] = []
+            if state.ts is not None:
+                for r in sorted(recipients):
+                    last = await pipe.zrevrangebyscore(
+                        k.recipient_clicks(ws, r), state.ts, "-inf", start=0, num=1)
+                    if last:
+                        v = await pipe.hget(k.click_index(ws), last[0])
+                        if v:
+                            customer.append(ClickRef.decode(last[0], v))
+            missing: dict[str, list[str]] = {}
+            unseen = [c for c in own_ids if c not in {x.click_id for x in own}]
+            if unseen:
+                vals = await pipe.hmget(k.click_waits(ws), unseen)
+                missing = {c: json.loads(v or "[]") for c, v in zip(unseen, vals, strict=True)}
+            attr = attribute(state, own, customer, cfg.attribution_window_h)
+            contrib = order_contribution(state, attr)
+            campaign = attr.campaign if attr else ""
+            effects, fields = _fact_effects(ws, f"o:{order_id}", rec, campaign, contrib)
+            live = attr is not None and contrib != EMPTY
+            pair = f"{attr.campaign}{US}{attr.recipient}" if live and attr else ""
+            # Converters: a recipient with attributed orders converts once per
+            # campaign, at the hour of their quickest order.
+            pairs = {p for p in (rec.get("pair", ""), pair) if p and not p.endswith(US)}
+            cv_writes: dict[str, str] = {}
+            for p in sorted(pairs):
+                stored = json.loads(await pipe.hget(k.converters(ws), p) or "{}")
+                hours = dict(stored.get("orders", {}))
+                hours.pop(order_id, None)
+                if p == pair and attr is not None:
+                    hours[order_id] = attr.hours
+                c, r = p.split(US, 1)
+                cv_effects, cv_fields = _fact_effects(
+                    ws, f"cv:{r}", stored, c, converter_contribution(list(hours.values())))
+                effects += cv_effects
+                cv_writes[p] = json.dumps({**cv_fields, "orders": hours}, sort_keys=True)
+            pipe.multi()
+            pipe.hset(okey, mapping={**fields, "state": state.to_json(), "pair": pair,
+                                     "attr": json.dumps(attr.as_json() if attr else None)})
+            if cv_writes:
+                pipe.hset(k.converters(ws), mapping=cv_writes)
+            for r in recipients:
+                pipe.sadd(k.recipient_orders(ws, r), order_id)
+            for ident in state.identities:
+                pipe.sadd(k.identity_orders(ws, ident), order_id)
+            for cid, waiting in missing.items():
+                # The click is not here yet (a lagging stream): when it comes,
+                # this order is attributed again.
+                pipe.hset(k.click_waits(ws), cid, json.dumps(sorted({*waiting, order_id})))
+            return effects
+
+        return await self._txn(ws, body)
+
+    # -- messages and statuses -----------------------------------------------------------
+    async def message(self, ws: str, message_id: str, campaign: str, recipient: str,
+                      ts: int, identity: str, cfg: WorkspaceConfig,
+                      bits: int = 0) -> list[Effect]:
+        """A message of the send log: index it, release parked statuses, and
+        re-attribute what was waiting for this recipient."""
+        k = self.keys
+
+        async def body(pipe: Any) -> tuple[int, set[str], set[str]]:
+            parked = int(await pipe.hget(k.parked(ws), message_id) or 0)
+            facts = set(await pipe.smembers(k.recipient_facts(ws, recipient)))
+            orders: set[str] = set()
+            if identity:
+                facts |= set(await pipe.smembers(k.identity_facts(ws, identity)))
+                orders = set(await pipe.smembers(k.identity_orders(ws, identity)))
+            pipe.multi()
+            pipe.hset(k.message_index(ws), message_id, f"{campaign}{US}{recipient}{US}{ts}")
+            pipe.zadd(k.recipient_messages(ws, recipient), {message_id: ts})
+            if identity:
+                pipe.hsetnx(k.identities(ws), identity, recipient)
+            return parked, facts, orders
+
+        parked, facts, orders = await self._txn(ws, body)
+        effects: list[Effect] = [Status(ws, campaign, message_id, parked | bits, recipient)]
+        for fact in sorted(facts):
+            effects += await self.engagement(ws, fact, cfg)
+        for order_id in sorted(orders):
+            effects += await self.order(ws, order_id, cfg)
+        return effects
+
+    async def status(self, ws: str, ev: Event, cfg: WorkspaceConfig) -> list[Effect]:
+        data = ev.data
+        message_id = str(data["message_id"])
+        bits = STATUS_BITS.get(str(data.get("status")), 0)
+        k = self.keys
+        known = await self.redis.hget(k.message_index(ws), message_id)
+        if known:
+            campaign, recipient, _ = str(known).split(US)
+            return [Status(ws, campaign, message_id, bits, recipient)]
+        if data.get("campaign") and data.get("recipient"):
+            # biz_opaque_callback_data named them: as good as the send log.
+            return await self.message(ws, message_id, str(data["campaign"]),
+                                      str(data["recipient"]), ev.ts,
+                                      str(data.get("phone_hash") or ""), cfg, bits)
+
+        async def park(pipe: Any) -> list[Effect]:
+            # Checked and parked in one transaction with the send log, so a
+            # message registered meanwhile cannot miss this status.
+            found = await pipe.hget(k.message_index(ws), message_id)
+            if found:
+                campaign, recipient, _ = str(found).split(US)
+                pipe.multi()
+                return [Status(ws, campaign, message_id, bits, recipient)]
+            old = int(await pipe.hget(k.parked(ws), message_id) or 0)
+            pipe.multi()
+            pipe.hset(k.parked(ws), message_id, old | bits)
+            return []
+
+        return await self._txn(ws, park)
+
+    # -- replies and opt-outs ---------------------------------------------------------------
+    async def engagement(self, ws: str, key: str, cfg: WorkspaceConfig,
+                         ev: Event | None = None) -> list[Effect]:
+        """A reply, opt-out or opt-in belongs to the campaign of the recipient's
+        latest message before it, within the attribution window (or to the
+        message it answers, when WhatsApp names it)."""
+        k = self.keys
+
+        async def body(pipe: Any) -> list[Effect]:
+            fkey = k.fact(ws, key)
+            rec: dict[str, str] = await pipe.hgetall(fkey)
+            if ev is not None:
+                d = ev.data
+                identity = str(d.get("phone_hash") or d.get("email_hash") or d.get("user_hash")
+                               or "")
+                info = {"kind": ev.type, "ts": ev.ts, "recipient": d.get("recipient", ""),
+                        "identity": identity, "campaign": d.get("campaign", ""),
+                        "context": d.get("context_id") or d.get("message_id") or ""}
+            else:
+                info = json.loads(rec["info"])
+            campaign = recipient = ""
+            if info["context"]:
+                found = await pipe.hget(k.message_index(ws), info["context"])
+                if found:
+                    campaign, recipient, _ = str(found).split(US)
+            if not campaign:
+                recipient = str(info["recipient"] or "")
+                if not recipient and info["identity"]:
+                    recipient = str(await pipe.hget(k.identities(ws), info["identity"]) or "")
+                if recipient and info["campaign"]:
+                    campaign = str(info["campaign"])
+                elif recipient:
+                    ts = int(info["ts"])
+                    window = cfg.attribution_window_h * 3_600_000
+                    ids = await pipe.zrangebyscore(
+                        k.recipient_messages(ws, recipient), ts - window, ts, withscores=True)
+                    if ids:
+                        vals = await pipe.hmget(k.message_index(ws), [m for m, _ in ids])
+                        sent = [(int(score), str(v).split(US)[0])
+                                for (_, score), v in zip(ids, vals, strict=True) if v]
+                        campaign = last_message_before(sent, ts, cfg.attribution_window_h) or ""
+            contrib = engagement_contribution(info["kind"], recipient) if campaign else EMPTY
+            effects, fields = _fact_effects(ws, f"e:{key}", rec, campaign, contrib)
+            pipe.multi()
+            pipe.hset(fkey, mapping={**fields, "info": json.dumps(info, sort_keys=True)})
+            if recipient:
+                pipe.sadd(k.recipient_facts(ws, recipient), key)
+            elif info["identity"]:
+                pipe.sadd(k.identity_facts(ws, info["identity"]), key)
+            return effects
+
+        return await self._txn(ws, body)
+
+    # -- one event ---------------------------------------------------------------------
+    async def event(self, ev: Event, cfg: WorkspaceConfig) -> list[Effect]:
+        ws, d = ev.ws, ev.data
+        if ev.type == "message":
+            return await self.message(ws, str(d["message_id"]), str(d["campaign"]),
+                                      str(d["recipient"]), ev.ts,
+                                      str(d.get("phone_hash") or ""), cfg)
+        if ev.type == "status":
+            return await self.status(ws, ev, cfg)
+        if ev.type in ("reply", "opt_out", "opt_in"):
+            return await self.engagement(ws, ev.key, cfg, ev)
+        if ev.type in ("order", "order_cancelled", "refund"):
+            kind, src, ts = ev.type, ev.src, ev.ts
+
+            def mutate(state: OrderState) -> OrderState:
+                return merge_order(state, kind, src, ts, d)
+
+            return await self.order(ws, str(d["order_id"]), cfg, mutate)
+        return []
+
+
+def pixel_purchase(fields: dict[str, str]) -> tuple[str, dict[str, Any]] | None:
+    """(workspace, purchase data) from a raw pixel entry, if it is a valid purchase."""
+    q = {k: v[0] for k, v in parse_qs(fields.get("d", "")).items() if v}
+    if q.get("e") != "purchase" or not q.get("oid") or not q.get("w"):
+        return None
+    data: dict[str, Any] = {"order_id": q["oid"][:100], "click_id": q.get("cid", "")[:64]}
+    try:
+        data["total"] = fmt(parse_amount(q.get("v", "")))
+        data["currency"] = check_currency(q.get("cur"))
+    except ValueError:
+        pass  # a purchase without usable amounts still names its click
+    return q["w"], data
+
+
+async def apply_effects(redis: Redis, keys: Keys, effects: Sequence[Effect]) -> None:
+    """Apply campaign effects in one pipeline (each is idempotent)."""
+    if not effects:
+        return
+    for attempt in (1, 2):
+        pipe = redis.pipeline(transaction=False)
+        for e in effects:
+            if isinstance(e, Ensure):
+                pipe.evalsha(Scripts.ensure.sha, 4, keys.contributions(e.ws, e.campaign),
+                             keys.aggregates(e.ws, e.campaign), keys.set_counts(e.ws, e.campaign),
+                             keys.order_rows(e.ws, e.campaign), e.fact, e.version, e.contribution)
+            else:
+                pipe.evalsha(Scripts.apply_status.sha, 3, keys.message_bits(e.ws, e.campaign),
+                             keys.aggregates(e.ws, e.campaign), keys.recipients(e.ws, e.campaign),
+                             e.message_id, e.bits, e.recipient)
+                pipe.sadd(keys.workspace_campaigns(e.ws), e.campaign)
+        results = await pipe.execute(raise_on_error=False)
+        errors = [r for r in results if isinstance(r, Exception)]
+        if not errors:
+            return
+        if attempt == 1 and all(isinstance(x, NoScriptError) for x in errors):
+            for script in (Scripts.ensure, Scripts.apply_status):
+                await redis.script_load(script.source)
+            continue
+        raise errors[0]
