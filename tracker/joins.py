@@ -224,6 +224,7 @@ class Joins:
         async def body(pipe: Any) -> tuple[int, set[str], set[str]]:
             parked = int(await pipe.hget(k.parked(ws), message_id) or 0)
             facts = set(await pipe.smembers(k.recipient_facts(ws, recipient)))
+            facts |= set(await pipe.smembers(k.message_facts(ws, message_id)))
             orders: set[str] = set()
             if identity:
                 facts |= set(await pipe.smembers(k.identity_facts(ws, identity)))
@@ -322,6 +323,9 @@ class Joins:
                 pipe.sadd(k.recipient_facts(ws, recipient), key)
             elif info["identity"]:
                 pipe.sadd(k.identity_facts(ws, info["identity"]), key)
+            if info["context"] and not campaign:
+                # It answers a message we do not know yet: look again when we do.
+                pipe.sadd(k.message_facts(ws, info["context"]), key)
             return effects
 
         return await self._txn(ws, body)

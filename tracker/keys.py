@@ -158,6 +158,10 @@ class Keys:
     def identity_facts(self, ws: str, identity: str) -> str:
         return f"{self._join(ws)}:if:{identity}"
 
+    def message_facts(self, ws: str, message_id: str) -> str:
+        """Replies naming a message that is not in the send log yet."""
+        return f"{self._join(ws)}:mf:{_esc(message_id)}"
+
     def order(self, ws: str, order_id: str) -> str:
         return f"{self._join(ws)}:o:{_esc(order_id)}"
 

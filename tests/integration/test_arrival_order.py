@@ -1,0 +1,201 @@
+"""Arrival order is not event order: the same events, processed one by one by the
+real worker in any order (and some twice), always give identical reports."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from typing import Any
+
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import make_settings
+from tracker.attribution import HOUR_MS
+from tracker.events import Event
+from tracker.identity import phone_hash
+from tracker.keys import Keys
+from tracker.metrics import campaign_report
+from tracker.store import Store, connect
+from tracker.worker import Worker
+
+T0 = 1_790_000_000_000
+WS = "acme"
+PHONE_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/121 Mobile " \
+           "Safari/537.36 WA4A/2.24.16.76"
+PREVIEW = "WhatsApp/2.23.20.0 A"
+SECRET = "join-test-secret"
+
+
+def phone(r: str) -> str:
+    return f"+4917600000{r[1:]:0>3}"
+
+
+def ph(r: str) -> str:
+    h = phone_hash(SECRET, phone(r))
+    assert h is not None
+    return h
+
+
+def click(cid: str, r: str, campaign: str, ts: int, ua: str = PHONE_UA) -> tuple[str, dict[str, str]]:
+    return ("click", {"code": f"code{r}{campaign}", "ts": str(ts), "id": cid, "method": "GET",
+                      "ua": ua, "ref": "", "lang": "", "ip": "", "ws": WS, "campaign": campaign,
+                      "recipient": r})
+
+
+def event(kind: str, key: str, ts: int, src: str = "api", **data: Any) -> tuple[str, dict[str, str]]:
+    return ("event", Event(kind, WS, src, key, ts, data).fields(ts))
+
+
+def pixel(query: str, ts: int) -> tuple[str, dict[str, str]]:
+    return ("event", {"type": "pixel", "ws": "", "src": "pixel", "key": "", "ts": str(ts),
+                      "rcv": str(ts), "d": query, "ua": "", "ref": "", "ip": "", "dnt": ""})
+
+
+def scenario() -> list[tuple[str, dict[str, str]]]:
+    """Two campaigns, six recipients: every join the worker makes, once."""
+    e: list[tuple[str, dict[str, str]]] = []
+    for i, r in enumerate(["r1", "r2", "r3", "r4", "r5", "r6"]):
+        e.append(event("message", f"msg:wA{r}", T0, message_id=f"wA{r}", campaign="A",
+                       recipient=r, phone_hash=ph(r)))
+        # statuses: read without delivered for r2, failed for r6, duplicates for r1
+        if r == "r6":
+            e.append(event("status", f"wa:wA{r}:failed", T0 + 60_000, "whatsapp",
+                           message_id=f"wA{r}", status="failed"))
+            continue
+        e.append(event("status", f"wa:wA{r}:sent", T0 + 1000, "whatsapp",
+                       message_id=f"wA{r}", status="sent"))
+        if r != "r2":
+            e.append(event("status", f"wa:wA{r}:delivered", T0 + 2000 + i, "whatsapp",
+                           message_id=f"wA{r}", status="delivered"))
+        if r in ("r1", "r2", "r3"):
+            e.append(event("status", f"wa:wA{r}:read", T0 + 9000, "whatsapp",
+                           message_id=f"wA{r}", status="read"))
+    e.append(e[2])  # a duplicate delivery of a status
+    # campaign B a day later to r1 and r2, named by biz_opaque_callback_data only
+    for r in ("r1", "r2"):
+        e.append(event("status", f"wa:wB{r}:delivered", T0 + 24 * HOUR_MS, "whatsapp",
+                       message_id=f"wB{r}", status="delivered", campaign="B", recipient=r,
+                       phone_hash=ph(r)))
+    # clicks: previews everywhere, people on r1 (A, then B), r2 (A), r3 (A)
+    e += [click("pv1", "r1", "A", T0 + 5000, PREVIEW), click("pv2", "r4", "A", T0 + 5000,
+                                                              PREVIEW)]
+    e += [click("c1", "r1", "A", T0 + HOUR_MS), click("c1b", "r1", "A", T0 + 2 * HOUR_MS),
+          click("c2", "r2", "A", T0 + 3 * HOUR_MS), click("c3", "r3", "A", T0 + 4 * HOUR_MS),
+          click("c4", "r1", "B", T0 + 25 * HOUR_MS), click("c5", "r2", "B", T0 + 26 * HOUR_MS)]
+    # orders
+    e.append(event("order", "shop:o1", T0 + 5 * HOUR_MS, "shopify", order_id="o1",
+                   total="100.00", currency="EUR", click_id="c1", test=False))  # rule 1 -> A
+    e.append(pixel("w=acme&e=purchase&oid=o1&v=120.00&cur=EUR&cid=c1", T0 + 5 * HOUR_MS))
+    e.append(event("refund", "shop:rf1", T0 + 30 * HOUR_MS, "shopify", order_id="o1",
+                   refund_id="rf1", amount="30.00", currency="EUR"))
+    e.append(event("order", "shop:o2", T0 + 30 * HOUR_MS, "shopify", order_id="o2",
+                   total="50.00", currency="EUR", phone_hashes=[ph("r2")], test=False))
+    # ^ rule 2: r2's last click before the order is c5 (campaign B)
+    e.append(event("order", "shop:o3", T0 + 6 * HOUR_MS, "shopify", order_id="o3",
+                   total="70.00", currency="EUR", phone_hashes=[ph("r5")], test=False))
+    # ^ r5 never clicked: not attributed
+    e.append(event("order", "shop:o4", T0 + 6 * HOUR_MS, "shopify", order_id="o4",
+                   total="999.00", currency="EUR", click_id="c3", test=True))  # test: excluded
+    e.append(event("order", "shop:o5", T0 + 7 * HOUR_MS, "shopify", order_id="o5",
+                   total="40.00", currency="EUR", click_id="c3", test=False))
+    e.append(event("order_cancelled", "shop:x5", T0 + 8 * HOUR_MS, "shopify", order_id="o5"))
+    e.append(pixel("w=acme&e=purchase&oid=o6&v=25.50&cur=EUR&cid=c3", T0 + 200 * HOUR_MS))
+    # ^ pixel-only, but 196 h after the click: outside the 120 h window
+    e.append(pixel("w=acme&e=purchase&oid=o7&v=12.00&cur=USD&cid=c2", T0 + 10 * HOUR_MS))
+    # ^ pixel-only order in another currency, rule 1 -> A
+    # replies and opt-outs
+    e.append(event("reply", "wa:rp3", T0 + 3 * HOUR_MS, "whatsapp", phone_hash=ph("r3")))
+    e.append(event("reply", "wa:rp1", T0 + 27 * HOUR_MS, "whatsapp", phone_hash=ph("r1")))
+    e.append(event("reply", "wa:rp4", T0 + 4 * HOUR_MS, "whatsapp", phone_hash=ph("r4")))
+    e.append(event("opt_out", "wa:rp4:opt_out", T0 + 4 * HOUR_MS, "whatsapp",
+                   phone_hash=ph("r4")))
+    e.append(event("opt_out", "wa:pref:r4", T0 + 5 * HOUR_MS, "whatsapp", phone_hash=ph("r4")))
+    e.append(event("reply", "wa:rp9", T0 + 4 * HOUR_MS, "whatsapp", context_id="wBr2"))
+    return e
+
+
+async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
+    """Feed entries one at a time, each fully processed before the next arrives."""
+    prefix = "t" + uuid.uuid4().hex[:12]
+    s = make_settings(redis_url, prefix, reclaim_idle_ms=60_000)
+    conn = connect(redis_url)
+    try:
+        store = Store(conn, s)
+        await store.create_workspace(WS)
+        await conn.hset(s_keys(s).workspace(WS), "hs", SECRET)
+        worker = Worker(s, conn, "w1")
+        await worker.prepare()
+        keys = worker.keys
+        for kind, fields in entries:
+            stream = keys.click_stream(0) if kind == "click" else keys.event_stream(0)
+            await conn.xadd(stream, fields)  # type: ignore[arg-type]
+            while await worker.run_once(block_ms=None):
+                pass
+        assert worker.stats.invalid == 0
+        out = {}
+        for campaign in ("A", "B"):
+            agg, links, recipients, meta = await store.campaign_counts(WS, campaign)
+            report = campaign_report(campaign, agg, links, recipients, meta, 120)
+            report["rows"] = sorted(
+                (await conn.hgetall(keys.order_rows(WS, campaign))).values())  # type: ignore[misc]
+            report["window_24h"] = campaign_report(campaign, agg, links, recipients, meta,
+                                                   24)["orders"]
+            out[campaign] = report
+        return out
+    finally:
+        keys_left = [k async for k in conn.scan_iter(match=f"{prefix}:*")]
+        if keys_left:
+            await conn.delete(*keys_left)
+        await conn.aclose()
+
+
+def s_keys(s: Any) -> Keys:
+    return Keys(s.key_prefix, s.partitions)
+
+
+def test_the_canonical_order_gives_the_expected_numbers(redis_url: str) -> None:
+    rep = asyncio.run(run(redis_url, scenario()))
+    a, b = rep["A"], rep["B"]
+    assert (a["recipients"], a["messages"], a["sent"], a["delivered"], a["read"], a["failed"]) \
+        == (6, 6, 5, 5, 3, 1)
+    assert (b["messages"], b["sent"], b["delivered"], b["recipients"]) == (2, 2, 2, 2)
+    assert (a["clicks"], a["unique_clickers"], a["non_human_clicks"]) == (4, 3, 2)
+    # o1 (click id) and o7 (pixel, USD) in A; o2 (last click) in B; o3 unattributed,
+    # o4 a test, o5 cancelled, o6 outside the window
+    assert (a["orders"], a["orders_by"]) == (2, {"click_id": 2, "last_click": 0})
+    assert (b["orders"], b["orders_by"]) == (1, {"click_id": 0, "last_click": 1})
+    assert a["revenue"]["EUR"]["gross"] == "100.00"  # the webhook's amount, not the pixel's
+    assert (a["revenue"]["EUR"]["refunded"], a["revenue"]["EUR"]["net"]) == ("30.00", "70.00")
+    assert a["revenue"]["USD"]["net"] == "12.00"
+    assert b["revenue"]["EUR"]["net"] == "50.00"
+    assert (a["converters"], b["converters"]) == (2, 1)
+    assert a["window_24h"] == 2 and b["window_24h"] == 1  # o2 came 4 h after c5
+    # r3 and r4 replied to A; r1 replied after B's message; the reply naming wBr2 is B's
+    assert (a["replies"], b["replies"]) == (2, 2)
+    assert (a["opt_outs"], b["opt_outs"]) == (1, 0)  # r4, twice, is one recipient
+    assert a["ctr"] == {"value": 0.6, "numerator": "unique_clickers", "denominator": "delivered"}
+    assert a["read_rate"]["value"] == 0.6 and a["delivery_rate"]["value"] == 1.0
+
+
+REFERENCE: dict[str, Any] = {}
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), repeats=st.integers(0, 8))
+def test_any_arrival_order_gives_the_same_report(redis_url: str, seed: int,
+                                                 repeats: int) -> None:
+    if not REFERENCE:
+        REFERENCE.update(asyncio.run(run(redis_url, scenario())))
+    entries = scenario()
+    rng = random.Random(seed)
+    entries += [rng.choice(entries) for _ in range(repeats)]  # redeliveries
+    rng.shuffle(entries)
+    assert asyncio.run(run(redis_url, entries)) == REFERENCE
+
+
+def test_scenario_is_valid(r: redis.Redis) -> None:
+    assert len(scenario()) > 40
