@@ -39,13 +39,16 @@ def ph(r: str) -> str:
     return h
 
 
-def click(cid: str, r: str, campaign: str, ts: int, ua: str = PHONE_UA) -> tuple[str, dict[str, str]]:
+Entry = tuple[str, dict[str, str]]
+
+
+def click(cid: str, r: str, campaign: str, ts: int, ua: str = PHONE_UA) -> Entry:
     return ("click", {"code": f"code{r}{campaign}", "ts": str(ts), "id": cid, "method": "GET",
                       "ua": ua, "ref": "", "lang": "", "ip": "", "ws": WS, "campaign": campaign,
                       "recipient": r})
 
 
-def event(kind: str, key: str, ts: int, src: str = "api", **data: Any) -> tuple[str, dict[str, str]]:
+def event(kind: str, key: str, ts: int, src: str = "api", **data: Any) -> Entry:
     return ("event", Event(kind, WS, src, key, ts, data).fields(ts))
 
 
