@@ -237,7 +237,14 @@ def order_contribution(order: OrderState, attr: Attribution | None,
     h = attr.hours
     gross = micro(order.total)
     refunded = min(micro(order.refunded()), gross)
+    at = order.ts // HOUR_MS  # the hour the order was placed, for time series
     counters = {
+        f"@orders:{at}": 1,
+        f"@gross:{order.currency}:{at}": gross,
+        f"@refunded:{order.currency}:{at}": refunded,
+        f"#{attr.code}:orders": 1,
+        f"#{attr.code}:gross:{order.currency}": gross,
+        f"#{attr.code}:refunded:{order.currency}": refunded,
         f"orders:{h}": 1,
         f"orders_by:{attr.method}:{h}": 1,
         f"orders_in:{order.currency}:{h}": 1,

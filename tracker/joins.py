@@ -373,9 +373,11 @@ async def apply_effects(redis: Redis, keys: Keys, effects: Sequence[Effect]) -> 
         pipe = redis.pipeline(transaction=False)
         for e in effects:
             if isinstance(e, Ensure):
-                pipe.evalsha(Scripts.ensure.sha, 4, keys.contributions(e.ws, e.campaign),
+                pipe.evalsha(Scripts.ensure.sha, 6, keys.contributions(e.ws, e.campaign),
                              keys.aggregates(e.ws, e.campaign), keys.set_counts(e.ws, e.campaign),
-                             keys.order_rows(e.ws, e.campaign), e.fact, e.version, e.contribution)
+                             keys.order_rows(e.ws, e.campaign), keys.series(e.ws, e.campaign),
+                             keys.link_aggregates(e.ws, e.campaign),
+                             e.fact, e.version, e.contribution)
             else:
                 pipe.evalsha(Scripts.apply_status.sha, 3, keys.message_bits(e.ws, e.campaign),
                              keys.aggregates(e.ws, e.campaign), keys.recipients(e.ws, e.campaign),

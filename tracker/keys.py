@@ -183,6 +183,10 @@ class Keys:
     def campaign_meta(self, ws: str, campaign: str) -> str:
         return f"{self._campaign(ws, campaign)}:meta"
 
+    def series(self, ws: str, campaign: str) -> str:
+        """Counters per hour (unix hour): clicks, orders, revenue over time."""
+        return f"{self._campaign(ws, campaign)}:series"
+
     def message_bits(self, ws: str, campaign: str) -> str:
         return f"{self._campaign(ws, campaign)}:msgs"
 

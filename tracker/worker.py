@@ -72,9 +72,10 @@ def click_effect(keys: Keys, click: Click) -> tuple[list[str], list[str]]:
             keys.link_aggregates(ws, campaign),
             keys.clickers(ws, campaign),
             keys.link_clickers(ws, campaign),
+            keys.series(ws, campaign),
         ],
         [click.id, row, client.kind, click.code, click.recipient,
-         client.device, client.os, client.browser],
+         client.device, client.os, client.browser, str(click.ts // 3_600_000)],
     )
 
 

@@ -146,6 +146,11 @@ async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]]) -> dict
                 (await conn.hgetall(keys.order_rows(WS, campaign))).values())  # type: ignore[misc]
             report["window_24h"] = campaign_report(campaign, agg, links, recipients, meta,
                                                    24)["orders"]
+            for name, key in (("series", keys.series(WS, campaign)),
+                              ("per_link", keys.link_aggregates(WS, campaign))):
+                counters = await conn.hgetall(key)  # type: ignore[misc]
+                # a counter that went up and back down is the same as one never touched
+                report[name] = {k: v for k, v in counters.items() if v != "0"}
             out[campaign] = report
         return out
     finally:
@@ -181,6 +186,9 @@ def test_the_canonical_order_gives_the_expected_numbers(redis_url: str) -> None:
     assert (a["opt_outs"], b["opt_outs"]) == (1, 0)  # r4, twice, is one recipient
     assert a["ctr"] == {"value": 0.6, "numerator": "unique_clickers", "denominator": "delivered"}
     assert a["read_rate"]["value"] == 0.6 and a["delivery_rate"]["value"] == 1.0
+    hour = (T0 + 5 * HOUR_MS) // HOUR_MS
+    assert a["series"][f"orders:{hour}"] == "1"  # o1, placed at T0 + 5 h
+    assert a["per_link"]["coder1A:orders"] == "1" and a["per_link"]["coder1A:clicks"] == "2"
 
 
 REFERENCE: dict[str, Any] = {}

@@ -70,9 +70,18 @@ def test_no_order_time_no_attribution() -> None:
 def test_order_contribution() -> None:
     attr = attribute(order(), [click("a", T0)], [], 120)
     contrib = order_contribution(order(refunds={"r1": ("20.00", "EUR")}), attr)
-    assert contrib.counters == {"orders:10": 1, "orders_by:click_id:10": 1,
-                                "orders_in:EUR:10": 1, "gross:EUR:10": micro("50.00"),
-                                "refunded:EUR:10": micro("20.00")}
+    at = (T0 + 10 * HOUR_MS) // HOUR_MS
+    assert contrib.counters == {
+        # totals by hours from click to order (for any window)
+        "orders:10": 1, "orders_by:click_id:10": 1, "orders_in:EUR:10": 1,
+        "gross:EUR:10": micro("50.00"), "refunded:EUR:10": micro("20.00"),
+        # the time series, by the hour the order was placed
+        f"@orders:{at}": 1, f"@gross:EUR:{at}": micro("50.00"),
+        f"@refunded:EUR:{at}": micro("20.00"),
+        # per link
+        "#codea:orders": 1, "#codea:gross:EUR": micro("50.00"),
+        "#codea:refunded:EUR": micro("20.00"),
+    }
     assert contrib.row is not None and contrib.row["refunded"] == "20.00"
     # excluded: unattributed, test, cancelled, incomplete
     assert order_contribution(order(), None) == EMPTY

@@ -4,15 +4,16 @@
 -- (a crash before XACK) finds it and changes nothing.
 -- KEYS[1]: click rows (hash: click id -> row), KEYS[2]: campaign totals,
 -- KEYS[3]: per-link counters, KEYS[4]: campaign clickers (set of recipients),
--- KEYS[5]: link clickers (set of "code recipient").
+-- KEYS[5]: link clickers (set of "code recipient"), KEYS[6]: time series.
 -- ARGV: click id, row, kind (human|preview|bot|head), code, recipient,
--- device, os, browser.
+-- device, os, browser, hour of the click (unix hour).
 local id, row, kind, code, recipient = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('HSETNX', KEYS[1], id, row) == 0 then
   return 0
 end
 if kind == 'human' then
   redis.call('HINCRBY', KEYS[2], 'clicks', 1)
+  redis.call('HINCRBY', KEYS[6], 'clicks:' .. ARGV[9], 1)
   redis.call('HINCRBY', KEYS[3], code .. ':clicks', 1)
   redis.call('HINCRBY', KEYS[2], 'device:' .. ARGV[6], 1)
   redis.call('HINCRBY', KEYS[2], 'os:' .. ARGV[7], 1)
@@ -31,5 +32,6 @@ else
   redis.call('HINCRBY', KEYS[2], 'non_human_clicks', 1)
   redis.call('HINCRBY', KEYS[2], 'non_human:' .. kind, 1)
   redis.call('HINCRBY', KEYS[3], code .. ':non_human_clicks', 1)
+  redis.call('HINCRBY', KEYS[6], 'non_human_clicks:' .. ARGV[9], 1)
 end
 return 1

@@ -6,7 +6,9 @@
 -- is newer than the stored one: a replayed or late-arriving older version
 -- can never undo a newer one, and a replay of the same version is a no-op.
 -- KEYS[1]: contributions (hash fact -> {v, c, s}), KEYS[2]: campaign totals,
--- KEYS[3]: set reference counts (hash "set<US>member" -> n), KEYS[4]: rows.
+-- KEYS[3]: set reference counts (hash "set<US>member" -> n), KEYS[4]: rows,
+-- KEYS[5]: time series (counters named "@..."), KEYS[6]: per-link counters
+-- ("#..."); kept apart so the totals a report reads stay small.
 -- ARGV[1]: fact id, ARGV[2]: version, ARGV[3]: contribution {c, s, row}.
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local prev = {c = {}, s = {}}
@@ -26,7 +28,14 @@ for k, n in pairs(pc) do delta[k] = (delta[k] or 0) - n end
 for k, n in pairs(nc) do delta[k] = (delta[k] or 0) + n end
 for k, d in pairs(delta) do
   if d ~= 0 then
-    redis.call('HINCRBY', KEYS[2], k, string.format('%.0f', d))
+    local first = string.sub(k, 1, 1)
+    if first == '@' then
+      redis.call('HINCRBY', KEYS[5], string.sub(k, 2), string.format('%.0f', d))
+    elseif first == '#' then
+      redis.call('HINCRBY', KEYS[6], string.sub(k, 2), string.format('%.0f', d))
+    else
+      redis.call('HINCRBY', KEYS[2], k, string.format('%.0f', d))
+    end
   end
 end
 -- Distinct members (repliers, opted-out recipients) with reference counts;
