@@ -1,0 +1,423 @@
+"""tracker's benchmarks: `./dev bench` (or `python -m bench [--quick]`).
+
+Starts the service the way production does (a real redis-server with AOF
+everysec, `tracker serve` under uvicorn with N workers, `tracker worker`),
+drives it with wrk, and prints a table. Every throughput figure is divided by
+a baseline measured in the same run, alternating baseline and subject runs
+and taking the median. Nothing here is asserted: tests assert behaviour,
+benchmarks report.
+
+--quick shrinks every size and duration so CI can keep the suite working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+from tracker.embedded import EmbeddedRedis, free_port, redis_server_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE_UAS = [
+    "Mozilla/5.0 (Linux; Android 13; SM-A536B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36 WA4A/2.24.1.6",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 [WAiOS/2.23.25.85]",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36",
+]
+PREVIEW_UA = "WhatsApp/2.23.20.0 A"
+
+
+@dataclass
+class Sizes:
+    duration: int
+    runs: int
+    links: int
+    cold_codes: int
+    worker_clicks: int
+    report_small: int
+    report_large: int
+    memory_links: int
+    memory_clicks: int
+
+
+FULL = Sizes(duration=5, runs=3, links=1_000_000, cold_codes=100_000, worker_clicks=200_000,
+             report_small=1_000, report_large=1_000_000, memory_links=1_000_000,
+             memory_clicks=1_000_000)
+QUICK = Sizes(duration=1, runs=1, links=20_000, cold_codes=2_000, worker_clicks=20_000,
+              report_small=100, report_large=5_000, memory_links=20_000, memory_clicks=20_000)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ensure_wrk() -> str | None:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing wrk (apt-get install wrk)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True)
+    return shutil.which("wrk")
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def uvicorn_args(app: str, port: int, workers: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers",
+            str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--log-level", "warning"]
+
+
+def wrk(url: str, duration: int, script: str | None = None,
+        headers: dict[str, str] | None = None) -> tuple[float, float]:
+    """(requests/s, p99 ms) with 2 threads and 64 connections."""
+    args = ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
+    for k, v in (headers or {}).items():
+        args += ["-H", f"{k}: {v}"]
+    if script:
+        args += ["-s", script]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert m is not None
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    if "Non-2xx or 3xx" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return rps, p99
+
+
+def lua_codes(path: Path, codes: list[str], preview_share: float = 0.0) -> str:
+    """A wrk script: each request a random code; a share of them from WhatsApp's fetcher."""
+    quoted = ",".join(f'"{c}"' for c in codes)
+    path.write_text(
+        f"local codes = {{{quoted}}}\n"
+        "math.randomseed(os.time())\n"
+        "request = function()\n"
+        "  local ua = '" + PHONE_UAS[0] + "'\n"
+        f"  if math.random() < {preview_share} then ua = '{PREVIEW_UA}' end\n"
+        "  return wrk.format('GET', '/' .. codes[math.random(#codes)], {['User-Agent'] = ua})\n"
+        "end\n")
+    return str(path)
+
+
+class Service:
+    """A real redis-server (AOF everysec), tracker serve and tracker worker."""
+
+    def __init__(self, tmp: Path, workers: int, extra_env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp
+        self.workers = workers
+        self.redis = EmbeddedRedis(Path(tempfile.mkdtemp(dir=tmp)))
+        self.port = free_port()
+        self.extra_env = extra_env or {}
+
+    def __enter__(self) -> Service:
+        self.redis.start()
+        self.env = {**os.environ, "REDIS_URL": self.redis.url, "TRACKER_PORT": str(self.port),
+                    "TRACKER_LOG_LEVEL": "warning", **self.extra_env}
+        out = subprocess.run([sys.executable, "-m", "tracker", "workspace", "create", "bench"],
+                             env=self.env, capture_output=True, text=True, check=True).stdout
+        self.key = json.loads(out)["api_key"]
+        self.web = subprocess.Popen([sys.executable, "-m", "tracker", "serve", "--workers",
+                                     str(self.workers)], env=self.env)
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.base = f"http://127.0.0.1:{self.port}"
+        wait_http(self.base + "/healthz")
+        return self
+
+    def start_worker(self) -> None:
+        self.worker = subprocess.Popen([sys.executable, "-m", "tracker", "worker"], env=self.env)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.terminate()
+            self.worker.wait(30)
+            self.worker = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_worker()
+        self.web.terminate()
+        self.web.wait(15)
+        self.redis.stop()
+
+    def links(self, n: int, campaign: str = "bench", per_call: int = 10_000) -> list[str]:
+        codes: list[str] = []
+        with httpx.Client(base_url=self.base, timeout=120,
+                          headers={"Authorization": f"Bearer {self.key}"}) as c:
+            for start in range(0, n, per_call):
+                res = c.post("/api/v1/links/batch", json={
+                    "url": "https://shop.example/sale", "campaign": campaign,
+                    "recipients": [f"r{i}" for i in range(start, min(n, start + per_call))]})
+                res.raise_for_status()
+                codes += [x["code"] for x in res.json()["links"]]
+        return codes
+
+    def redis_cli(self) -> Any:
+        import redis
+
+        return redis.Redis.from_url(self.redis.url, decode_responses=True)
+
+
+def alternate(runs: int, fns: dict[str, Callable[[], tuple[float, float]]]) -> dict[str, Any]:
+    """Run each subject `runs` times, alternating, and keep medians."""
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            results[name].append(fn())
+    return {name: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
+            for name, v in results.items()}
+
+
+# -- 1. redirect throughput -----------------------------------------------------------------
+def bench_redirect(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> float:
+    return max(_redirect_round(tmp, sizes, rows, workers) for workers in (1, 2))
+
+
+def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int) -> float:
+    bport, sport = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with Service(tmp, workers) as svc, \
+            process(uvicorn_args("bench.baselines:bare_app", bport, workers), env), \
+            process(uvicorn_args("bench.baselines:starlette_app", sport, workers), env):
+        wait_http(f"http://127.0.0.1:{bport}/x")
+        wait_http(f"http://127.0.0.1:{sport}/x")
+        codes = svc.links(max(sizes.cold_codes, 10))
+        svc.start_worker()  # as in production: the worker folds while the web serves
+        hot = codes[0]
+        d = sizes.duration
+        ua = {"User-Agent": PHONE_UAS[0]}
+        cold = lua_codes(tmp / "cold.lua", codes)
+        mix = lua_codes(tmp / "mix.lua", codes[:1000], preview_share=0.1)
+        httpx.get(f"{svc.base}/{hot}")  # warm the link cache and the connection
+        res = alternate(sizes.runs, {
+            "bare": lambda: wrk(f"http://127.0.0.1:{bport}/{hot}", d, headers=ua),
+            "starlette": lambda: wrk(f"http://127.0.0.1:{sport}/{hot}", d, headers=ua),
+            "tracker": lambda: wrk(f"{svc.base}/{hot}", d, headers=ua),
+            "tracker, cold cache": lambda: wrk(svc.base, d, script=cold),
+            "tracker, 10 % previews": lambda: wrk(svc.base, d, script=mix),
+        })
+        r = svc.redis_cli()
+        clicks = sum(r.xlen(k) for k in r.scan_iter(match="trk:*:clicks"))
+        r.close()
+    s_rps, b_rps = res["starlette"][0], res["bare"][0]
+    plural = "s" if workers > 1 else ""
+    for name, (rps, p99) in res.items():
+        rows.append([f"redirect, {workers} web worker{plural}: {name}",
+                     f"{rps:,.0f} req/s", f"p99 {p99:.1f} ms",
+                     f"{rps / s_rps:.2f}x starlette, {rps / b_rps:.2f}x bare"])
+    rows.append([f"  (clicks in the stream after the {workers}-worker runs)",
+                 f"{clicks:,}", "", "every 302 was acknowledged by Redis first"])
+    return float(res["tracker"][0])
+
+
+# -- 2. worker throughput ---------------------------------------------------------------------
+def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float) -> None:
+    with Service(tmp, 1) as svc:
+        codes = svc.links(1000)
+        r = svc.redis_cli()
+        link = r.hgetall(next(iter(r.scan_iter(match="trk:*:l:*"))))
+        rng = random.Random(1)
+        stream = "trk:{p0}:clicks"
+        now = int(time.time() * 1000)
+        pipe = r.pipeline(transaction=False)
+        for i in range(sizes.worker_clicks):
+            ua = PREVIEW_UA if rng.random() < 0.3 else rng.choice(PHONE_UAS)
+            pipe.xadd(stream, {"code": rng.choice(codes), "ts": now, "id": f"c{i}",
+                               "method": "GET", "ua": ua, "ref": "", "lang": "", "ip": "",
+                               "ws": link["w"], "campaign": link["c"],
+                               "recipient": f"r{rng.randrange(1000)}"})
+            if i % 5000 == 4999:
+                pipe.execute()
+        pipe.execute()
+        svc.start_worker()
+        # The clock starts at the first delivery, not at the process start
+        # (imports and start-up are not throughput).
+        while r.xinfo_groups(stream)[0]["last-delivered-id"] == "0-0":
+            time.sleep(0.005)
+        started = time.monotonic()
+        while True:
+            group = r.xinfo_groups(stream)[0]
+            if group["pending"] == 0 and \
+                    group["last-delivered-id"] == r.xinfo_stream(stream)["last-generated-id"]:
+                break
+            time.sleep(0.02)
+        rate = sizes.worker_clicks / (time.monotonic() - started)
+        r.close()
+    rows.append(["worker: clicks drained by one process (30 % previews)",
+                 f"{rate:,.0f} clicks/s", "",
+                 f"{rate / redirect_rps:.2f}x the redirect's best rate"])
+
+
+# -- 3. link creation -------------------------------------------------------------------------
+def bench_links(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
+    with Service(tmp, 1) as svc:
+        started = time.monotonic()
+        svc.links(sizes.links, campaign="million")
+        elapsed = time.monotonic() - started
+    rows.append([f"links: {sizes.links:,} per-recipient links via the batch API",
+                 f"{sizes.links / elapsed:,.0f} links/s", f"{elapsed:.1f} s", ""])
+
+
+# -- 4. reports and 5. memory ---------------------------------------------------------------
+def bench_reports_and_memory(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
+    from tracker.keys import Keys
+    from tracker.models import Click
+    from tracker.worker import click_effect
+
+    with Service(tmp, 1) as svc:
+        r = svc.redis_cli()
+        keys = Keys()
+        sha = r.script_load((ROOT / "tracker/scripts/apply_click.lua").read_text())
+        before = r.info("memory")["used_memory"]
+        svc.links(sizes.memory_links, campaign="memory")
+        per_link = (r.info("memory")["used_memory"] - before) / sizes.memory_links
+
+        for campaign, n in (("small", sizes.report_small), ("large", sizes.report_large)):
+            svc.links(10, campaign=campaign)
+            pipe = r.pipeline(transaction=False)
+            for i in range(n):
+                click = Click(code=f"code{i % 10}", ts=1_790_000_000_000 + i * 1000,
+                              id=f"{campaign}{i}", method="GET", ua=PHONE_UAS[i % 5], ref="",
+                              lang="", ip="", ws="bench", campaign=campaign,
+                              recipient=f"r{i % 10}")
+                k, a = click_effect(keys, click)
+                pipe.evalsha(sha, len(k), *k, *a)
+                if i % 10_000 == 9_999:
+                    pipe.execute()
+            pipe.execute()
+
+        def report(campaign: str) -> tuple[float, float]:
+            times = []
+            with httpx.Client(base_url=svc.base,
+                              headers={"Authorization": f"Bearer {svc.key}"}) as c:
+                for _ in range(200):
+                    t = time.perf_counter()
+                    c.get(f"/api/v1/campaigns/{campaign}/report").raise_for_status()
+                    times.append((time.perf_counter() - t) * 1000)
+            return statistics.median(times), 0.0
+
+        res = alternate(3, {"small": lambda: report("small"), "large": lambda: report("large")})
+        small, large = res["small"][0], res["large"][0]
+        rows.append([f"report: campaign with {sizes.report_small:,} clicks", f"{small:.2f} ms",
+                     "median of 200, over HTTP", ""])
+        rows.append([f"report: campaign with {sizes.report_large:,} clicks", f"{large:.2f} ms",
+                     "median of 200, over HTTP", f"{large / small:.2f}x the small one"])
+
+        stream = "trk:{p9}:memory"
+        before = r.info("memory")["used_memory"]
+        pipe = r.pipeline(transaction=False)
+        now = int(time.time() * 1000)
+        for i in range(sizes.memory_clicks):
+            pipe.xadd(stream, {"code": "AbCdEfGh", "ts": now + i, "id": f"{i:012d}",
+                               "method": "GET", "ua": PHONE_UAS[i % 5], "ref": "",
+                               "lang": "de-DE,de;q=0.9", "ip": "203.0.113.0", "ws": "bench",
+                               "campaign": "memory", "recipient": f"r{i}"})
+            if i % 10_000 == 9_999:
+                pipe.execute()
+        pipe.execute()
+        per_click = (r.info("memory")["used_memory"] - before) / sizes.memory_clicks
+        r.close()
+    rows.append([f"memory: per per-recipient link ({sizes.memory_links:,})",
+                 f"{per_link:,.0f} bytes", "INFO memory", "target 150"])
+    rows.append([f"memory: per click in the stream ({sizes.memory_clicks:,})",
+                 f"{per_click:,.0f} bytes", "INFO memory", ""])
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import starlette
+    import uvicorn
+
+    redis_version = subprocess.run([redis_server_binary(), "--version"], capture_output=True,
+                                   text=True).stdout.split()[2]
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"redis-server {redis_version} (AOF everysec), uvicorn {uvicorn.__version__} "
+            f"(uvloop, httptools), starlette {starlette.__version__}, wrk -t2 -c64")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: keeps CI honest")
+    parser.add_argument("--only", choices=["redirect", "worker", "links", "reports"],
+                        help="run one benchmark")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    rows: list[list[str]] = []
+    redirect_rps = 0.0
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if args.only in (None, "redirect"):
+            if ensure_wrk():
+                redirect_rps = bench_redirect(tmp, sizes, rows)
+            else:
+                rows.append(["redirect", "skipped", "", "wrk is missing: apt-get install wrk"])
+        if args.only in (None, "worker"):
+            bench_worker(tmp, sizes, rows, redirect_rps or float("nan"))
+        if args.only in (None, "links"):
+            bench_links(tmp, sizes, rows)
+        if args.only in (None, "reports"):
+            bench_reports_and_memory(tmp, sizes, rows)
+    print(f"tracker benchmarks{' (quick)' if args.quick else ''}: {machine()}")
+    print(f"median of {sizes.runs} alternating run(s) of {sizes.duration} s each")
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    raise SystemExit(main())
