@@ -83,9 +83,49 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
     settings = _settings()
+    if args.action == "status":
+        print(json.dumps(_run(_worker_status(settings)), indent=2))
+        return 0
     _logging(settings)
     _run(run_worker(settings))
     return 0
+
+
+async def _worker_status(settings: Settings) -> dict[str, Any]:
+    """Streams, the consumer group's backlog and consumers, and the dead letters."""
+    from .keys import CLICK_GROUP, Keys
+    from .store import connect
+
+    redis = connect(settings.effective_redis_url)
+    keys = Keys(settings.key_prefix, settings.partitions)
+    out: dict[str, Any] = {"streams": {}}
+    try:
+        for stream in keys.click_streams() + keys.event_streams():
+            if not await redis.exists(stream):
+                continue
+            info = await redis.xinfo_stream(stream)
+            groups = [g for g in await redis.xinfo_groups(stream) if g["name"] == CLICK_GROUP]
+            entry: dict[str, Any] = {"length": info["length"],
+                                     "last_id": info["last-generated-id"]}
+            if groups:
+                g = groups[0]
+                consumers = await redis.xinfo_consumers(stream, CLICK_GROUP)
+                entry.update({
+                    "pending": g["pending"], "last_delivered_id": g["last-delivered-id"],
+                    "caught_up": g["last-delivered-id"] == info["last-generated-id"],
+                    "consumers": [{"name": c["name"], "pending": c["pending"],
+                                   "idle_ms": c["idle"]} for c in consumers],
+                })
+            out["streams"][stream] = entry
+        dead = keys.dead_letters()
+        out["dead_letters"] = {
+            "count": await redis.xlen(dead),
+            "latest": [{"id": i, **(f or {})}
+                       for i, f in (await redis.xrevrange(dead, count=5)) or []],
+        }
+    finally:
+        await redis.aclose()
+    return out
 
 
 # -- workspaces -------------------------------------------------------------------
@@ -326,7 +366,9 @@ def parser() -> argparse.ArgumentParser:
     web_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run a worker")
+    worker = sub.add_parser("worker", help="run a worker, or show the group's status")
+    worker.add_argument("action", nargs="?", choices=["run", "status"], default="run",
+                        help="run (default) or status: backlog, consumers, dead letters")
     worker.set_defaults(func=cmd_worker)
 
     ws = sub.add_parser("workspace", help="manage workspaces")

@@ -111,6 +111,10 @@ class Keys:
     def event_stream(self, partition: int) -> str:
         return f"{self.prefix}:{{p{partition}}}:events"
 
+    def dead_letters(self) -> str:
+        """Entries the worker gave up on, with their error: for a person to look at."""
+        return f"{self.prefix}:dead"
+
     def event_streams(self) -> list[str]:
         return [self.event_stream(p) for p in range(self.partitions)]
 

@@ -38,6 +38,9 @@ from .workspaces import WorkspaceConfig
 log = logging.getLogger("tracker.worker")
 
 Entry = tuple[str, dict[str, str] | None]
+# An entry delivered this many times without being acknowledged is poison
+# (it crashes whoever reads it): it moves to the dead-letter stream.
+MAX_DELIVERIES = 5
 CONFIG_TTL = 5.0  # seconds a worker trusts its copy of a workspace's settings
 
 
@@ -48,6 +51,7 @@ class Stats:
     duplicates: int = 0
     invalid: int = 0
     reclaimed: int = 0
+    dead: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -124,13 +128,23 @@ class Worker:
     async def process(self, stream: str, entries: Sequence[Entry]) -> None:
         """Fold a batch of entries, then acknowledge them all."""
         if stream.endswith(":events"):
-            await self._events(entries)
+            await self._events(stream, entries)
         else:
             await self._clicks(stream, entries)
         ids = [entry_id for entry_id, _ in entries]
         if ids:
             await self.redis.xack(stream, CLICK_GROUP, *ids)
         self.stats.read += len(entries)
+
+    async def dead_letter(self, stream: str, entry_id: str, fields: dict[str, str] | None,
+                          error: str) -> None:
+        """Set an entry aside with its error, instead of blocking the group."""
+        self.stats.dead += 1
+        log.warning("dead-lettered %s from %s: %s", entry_id, stream, error)
+        await self.redis.xadd(self.keys.dead_letters(), {
+            "stream": stream, "id": entry_id, "error": error[:1000],
+            "fields": json.dumps(fields or {})[:100_000], "consumer": self.consumer,
+        }, maxlen=100_000, approximate=True)
 
     async def _clicks(self, stream: str, entries: Sequence[Entry]) -> None:
         calls: list[tuple[list[str], list[str]]] = []
@@ -141,9 +155,9 @@ class Worker:
             try:
                 click = Click.from_entry(fields)
                 keys, args = click_effect(self.keys, click)
-            except (KeyError, ValueError):
+            except (KeyError, ValueError) as exc:
                 self.stats.invalid += 1
-                log.warning("invalid click entry %s in %s: %r", entry_id, stream, fields)
+                await self.dead_letter(stream, entry_id, fields, f"invalid click: {exc!r}")
                 continue
             calls.append((keys, args))
             if args[2] == "human":
@@ -162,7 +176,7 @@ class Worker:
                 effects = await self.joins.clicks(ws, refs, cfg)
                 await apply_effects(self.redis, self.keys, effects)
 
-    async def _events(self, entries: Sequence[Entry]) -> None:
+    async def _events(self, stream: str, entries: Sequence[Entry]) -> None:
         for entry_id, fields in entries:
             if not fields:
                 continue
@@ -170,7 +184,7 @@ class Worker:
                 effects = await self._event(fields)
             except (KeyError, ValueError, TypeError) as exc:
                 self.stats.invalid += 1
-                log.warning("invalid event %s (%s): %r", entry_id, exc, fields)
+                await self.dead_letter(stream, entry_id, fields, f"invalid event: {exc!r}")
                 continue
             await apply_effects(self.redis, self.keys, effects)
             self.stats.applied += 1
@@ -227,9 +241,11 @@ class Worker:
         raise AssertionError("unreachable")
 
     async def reclaim(self) -> int:
-        """Take over entries idle longer than the reclaim time (a dead consumer's)."""
+        """Take over entries idle longer than the reclaim time (a dead consumer's);
+        set aside those that were delivered too often (poison)."""
         total = 0
         for stream in self.streams():
+            await self._poison(stream)
             start = "0-0"
             while True:
                 reply = await self.redis.xautoclaim(
@@ -245,6 +261,22 @@ class Worker:
                     break
         self.stats.reclaimed += total
         return total
+
+    async def _poison(self, stream: str) -> None:
+        # decode_responses=True: the replies are str, which redis-py's stubs miss
+        pending: list[dict[str, Any]] = await self.redis.xpending_range(
+            stream, CLICK_GROUP, min="-", max="+", count=100,
+            idle=self.settings.reclaim_idle_ms)
+        for p in pending:
+            times = int(p["times_delivered"])
+            if times < MAX_DELIVERIES:
+                continue
+            claimed: list[Entry] = await self.redis.xclaim(  # type: ignore[assignment]
+                stream, CLICK_GROUP, self.consumer, self.settings.reclaim_idle_ms,
+                [p["message_id"]])
+            for entry_id, fields in claimed:
+                await self.dead_letter(stream, entry_id, fields, f"failed {times} deliveries")
+                await self.redis.xack(stream, CLICK_GROUP, entry_id)
 
     async def run_once(self, block_ms: int | None = None) -> int:
         """One read-process-ack round (and a reclaim when due). Returns entries read."""

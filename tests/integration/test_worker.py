@@ -189,3 +189,48 @@ def test_worker_stops_on_signal_after_acking(
     with_worker(settings, run_then_stop)
     assert r.xpending(Keys(prefix).click_stream(0), CLICK_GROUP)["pending"] == 0
     assert report(client, auth)["clicks"] == 1
+
+
+def test_poison_entries_go_to_the_dead_letter_stream(
+    client: TestClient, auth: dict[str, str], redis_url: str, prefix: str, r: redis.Redis
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import make_settings
+
+    settings = make_settings(redis_url, prefix, reclaim_idle_ms=100)
+    [a] = links(client, auth, ["a"])
+    keys = Keys(prefix)
+    stream = keys.click_stream(0)
+    r.xadd(stream, {"garbage": "1"})  # unreadable: set aside at once
+    client.get(f"/{a}", headers={"user-agent": PHONE})
+
+    async def crashes_every_time(worker: Worker) -> None:
+        # A valid entry whose processing keeps failing (here: delivered to consumers
+        # that die before acking, five times over) is poison too.
+        for _ in range(5):
+            await worker.redis.xclaim(stream, CLICK_GROUP, "doomed", 0,
+                                      [e for e, _ in r.xrange(stream)][1:])
+        await asyncio.sleep(0.15)
+        await worker.reclaim()
+
+    async def first_read(worker: Worker) -> None:
+        [(_, entries)] = await worker.read(block_ms=None)
+        await worker.process(stream, entries[:1])  # the garbage: dead-lettered and acked
+
+    with_worker(settings, first_read)
+    with_worker(settings, crashes_every_time)
+    dead = [f for _, f in r.xrange(keys.dead_letters())]
+    assert [d["error"].split(":")[0] for d in dead] == ["invalid click", "failed 6 deliveries"]
+    assert json.loads(dead[0]["fields"]) == {"garbage": "1"}
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
+    status = subprocess.run(
+        [sys.executable, "-m", "tracker", "worker", "status"], capture_output=True, text=True,
+        env={**os.environ, "REDIS_URL": redis_url, "TRACKER_KEY_PREFIX": prefix},
+        check=True)
+    doc = json.loads(status.stdout)
+    assert doc["dead_letters"]["count"] == 2
+    assert doc["streams"][stream]["pending"] == 0

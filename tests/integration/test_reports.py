@@ -1,0 +1,94 @@
+"""The report endpoints read aggregates the worker kept: orders, time series, breakdowns."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.testclient import TestClient
+
+from tracker.settings import Settings
+from tracker.store import connect
+from tracker.worker import Worker
+
+PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+         "(KHTML, like Gecko) Mobile/15E148 [WAiOS/2.23.25.85]")
+
+
+def drain(settings: Settings) -> None:
+    async def go() -> None:
+        conn = connect(settings.effective_redis_url)
+        try:
+            worker = Worker(settings, conn, "w1")
+            await worker.prepare()
+            while await worker.run_once(block_ms=None):
+                pass
+        finally:
+            await conn.aclose()
+
+    asyncio.run(go())
+
+
+def get(client: TestClient, auth: dict[str, str], path: str, **params: str) -> Any:
+    res = client.get(path, headers=auth, params=params)
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def test_orders_timeseries_and_breakdowns(client: TestClient, auth: dict[str, str],
+                                          settings: Settings) -> None:
+    links = client.post("/api/v1/links/batch", headers=auth, json={
+        "url": "https://s.example/", "campaign": "bf", "recipients": ["a", "b"]}).json()["links"]
+    loc = client.get(f"/{links[0]['code']}", headers={"user-agent": PHONE}).headers["location"]
+    cid = parse_qs(urlsplit(loc).query)["trk_id"][0]
+    client.get(f"/{links[1]['code']}", headers={"user-agent": "WhatsApp/2.23.20.0 A"})
+    ordered = datetime.now(UTC) + timedelta(hours=2)
+    res = client.post("/api/v1/events", headers=auth, json=[{
+        "id": "o1", "type": "order", "time": ordered.isoformat(), "order_id": "1042",
+        "amount": "89.90", "currency": "EUR", "click_id": cid}])
+    assert res.status_code == 202
+    drain(settings)
+
+    [order] = get(client, auth, "/api/v1/campaigns/bf/orders")["orders"]
+    assert (order["order_id"], order["amount"], order["attributed_by"]) == ("1042", "89.90",
+                                                                            "click_id")
+    assert order["link"] == links[0]["code"] and order["hours_from_click"] == 2
+
+    window = {"from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+              "to": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    series = get(client, auth, "/api/v1/campaigns/bf/timeseries", interval="hour",
+                 metrics="clicks,orders,net", **window)
+    assert sum(b["clicks"] for b in series["buckets"]) == 1
+    assert sum(b["orders"] for b in series["buckets"]) == 1
+    assert len(series["buckets"]) in (48, 49)  # empty hours present
+
+    by_link = {r["value"]: r for r in get(client, auth, "/api/v1/campaigns/bf/breakdown",
+                                          by="link")["rows"]}
+    assert by_link[links[0]["code"]]["clicks"] == 1
+    assert by_link[links[0]["code"]]["gross"] == {"EUR": "89.90"}
+    assert by_link[links[1]["code"]]["non_human_clicks"] == 1
+    by_device = get(client, auth, "/api/v1/campaigns/bf/breakdown", by="device")["rows"]
+    assert by_device == [{"value": "mobile", "clicks": 1}]
+
+
+def test_report_parameters_are_validated(client: TestClient, auth: dict[str, str]) -> None:
+    client.post("/api/v1/links", headers=auth, json={"url": "https://s.example/",
+                                                     "campaign": "bf"})
+    for path, params, field in [
+        ("report", {"window": "200h"}, "window"),  # over the workspace's 120 h
+        ("report", {"window": "soon"}, "window"),
+        ("timeseries", {"interval": "minute"}, "interval"),
+        ("timeseries", {"tz": "Mars/Olympus"}, "tz"),
+        ("timeseries", {"from": "yesterday"}, "from"),
+        ("timeseries", {"metrics": "clicks,vibes"}, "metrics"),
+        ("timeseries", {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
+        ("breakdown", {"by": "colour"}, "by"),
+    ]:
+        res = client.get(f"/api/v1/campaigns/bf/{path}", headers=auth, params=params)
+        assert res.status_code == 422, (path, params)
+        assert res.headers["content-type"] == "application/problem+json"
+        assert res.json()["errors"][0]["field"] == field
+    assert client.get("/api/v1/campaigns/bf/report", headers=auth,
+                      params={"window": "24h"}).json()["window"] == "24h"
