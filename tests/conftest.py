@@ -108,6 +108,27 @@ def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 
 
+def drain_worker(settings: Settings) -> None:
+    """Run a real worker in this process until every stream is read and acknowledged."""
+    import asyncio
+
+    from tracker.store import connect
+    from tracker.worker import Worker
+
+    async def go() -> None:
+        conn = connect(settings.effective_redis_url)
+        try:
+            worker = Worker(settings, conn, "w1")
+            await worker.prepare()
+            while await worker.run_once(block_ms=None):
+                pass
+            assert worker.stats.invalid == 0
+        finally:
+            await conn.aclose()
+
+    asyncio.run(go())
+
+
 def snapshot(r: redis.Redis, prefix: str) -> dict[str, Any]:
     """Every key under `prefix` with its type and content, to prove nothing changed."""
     out: dict[str, Any] = {}

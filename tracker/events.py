@@ -25,7 +25,15 @@ from typing import Any
 
 from .identity import email_hash, phone_hash
 from .money import check_currency, fmt, parse_amount
-from .validation import MAX_ID_LENGTH, FieldError, Invalid, check_id, parse_time
+from .validation import (
+    MAX_ID_LENGTH,
+    FieldError,
+    Invalid,
+    batch_items,
+    check_id,
+    each,
+    parse_time,
+)
 
 TYPES = ("message", "status", "reply", "opt_out", "opt_in", "order", "order_cancelled",
          "refund", "pixel")
@@ -197,22 +205,5 @@ def api_event(item: Any, ws: str, secret: str, *, index: int) -> Event:
 
 def api_events(body: Any, ws: str, secret: str, limit: int) -> list[Event]:
     """POST /api/v1/events: ``{"events": [...]}`` or a bare list. All or nothing."""
-    items = body.get("events") if isinstance(body, dict) else body
-    if isinstance(body, dict) and set(body) - {"events"}:
-        raise Invalid([FieldError(k, "unknown field") for k in sorted(set(body) - {"events"})])
-    if not isinstance(items, list):
-        raise Invalid([FieldError("events", "must be a list of events")])
-    if not items:
-        raise Invalid([FieldError("events", "must not be empty")])
-    if len(items) > limit:
-        raise Invalid([FieldError("events", f"at most {limit} events in one batch")])
-    out: list[Event] = []
-    errors: list[FieldError] = []
-    for i, item in enumerate(items):
-        try:
-            out.append(api_event(item, ws, secret, index=i))
-        except Invalid as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise Invalid(errors)
-    return out
+    return each(batch_items(body, "events", limit),
+                lambda item, i: api_event(item, ws, secret, index=i))

@@ -13,7 +13,7 @@ from typing import Any
 from .events import Event
 from .identity import phone_hash
 from .money import check_currency, fmt, parse_amount
-from .validation import FieldError, Invalid, check_id, parse_time
+from .validation import FieldError, Invalid, batch_items, check_id, each, parse_time
 
 MAX_WAMID = 256
 _MESSAGE_FIELDS = {"message_id", "campaign", "recipient", "sent_at", "phone"}
@@ -77,29 +77,8 @@ def registration(item: Any, secret: str, index: int) -> Registration:
 
 def registrations(body: Any, secret: str, limit: int) -> list[Registration]:
     """POST /api/v1/messages: ``{"messages": [...]}`` or a bare list. All or nothing."""
-    if isinstance(body, dict):
-        extra = set(body) - {"messages"}
-        if extra:
-            raise Invalid([FieldError(k, "unknown field") for k in sorted(extra)])
-        items = body.get("messages")
-    else:
-        items = body
-    if not isinstance(items, list):
-        raise Invalid([FieldError("messages", "must be a list of messages")])
-    if not items:
-        raise Invalid([FieldError("messages", "must not be empty")])
-    if len(items) > limit:
-        raise Invalid([FieldError("messages", f"at most {limit} messages in one batch")])
-    out: list[Registration] = []
-    errors: list[FieldError] = []
-    for i, item in enumerate(items):
-        try:
-            out.append(registration(item, secret, i))
-        except Invalid as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise Invalid(errors)
-    return out
+    return each(batch_items(body, "messages", limit),
+                lambda item, i: registration(item, secret, i))
 
 
 @dataclass(frozen=True)

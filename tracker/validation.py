@@ -8,14 +8,15 @@ write, so a rejected request never writes anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .identity import normalise_email, normalise_phone
 from .links import MAX_URL_LENGTH, UTM_FIELDS, InvalidURL, merge_utm, normalise_destination
 
+T = TypeVar("T")
 MAX_ID_LENGTH = 200
 MAX_METADATA_BYTES = 2048
 MAX_UTM_LENGTH = 500
@@ -218,6 +219,42 @@ def link_spec(
     )
 
 
+def check_size(items: Sequence[Any], field: str, limit: int) -> None:
+    if not items:
+        raise Invalid([FieldError(field, "must not be empty")])
+    if len(items) > limit:
+        raise Invalid([FieldError(field, f"at most {limit} items in one batch")])
+
+
+def batch_items(body: Any, key: str, limit: int) -> list[Any]:
+    """The items of a batch: ``{key: [...]}`` or a bare list, checked for shape and size."""
+    if isinstance(body, dict):
+        extra = set(body) - {key}
+        if extra:
+            raise Invalid([FieldError(k, "unknown field") for k in sorted(extra)])
+        items = body.get(key)
+    else:
+        items = body
+    if not isinstance(items, list):
+        raise Invalid([FieldError(key, f"must be a list of {key}")])
+    check_size(items, key, limit)
+    return items
+
+
+def each(items: Sequence[Any], check: Callable[[Any, int], T]) -> list[T]:
+    """`check(item, index)` for every item: all the results, or every item's errors."""
+    out: list[T] = []
+    errors: list[FieldError] = []
+    for i, item in enumerate(items):
+        try:
+            out.append(check(item, i))
+        except Invalid as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
 def link_batch(body: Any, defaults: LinkDefaults, now_ms: int, limit: int) -> list[LinkSpec]:
     """A batch: ``{"links": [...]}`` (or a bare list), or one url for many recipients.
 
@@ -239,21 +276,9 @@ def link_batch(body: Any, defaults: LinkDefaults, now_ms: int, limit: int) -> li
         return _recipient_batch(body, defaults, now_ms, limit)
     else:
         raise Invalid([FieldError("body", "must be {\"links\": [...]} or have \"recipients\"")])
-    if not items:
-        raise Invalid([FieldError(prefix or "body", "must not be empty")])
-    if len(items) > limit:
-        raise Invalid([FieldError(prefix or "body", f"at most {limit} items in one batch")])
-    errors: list[FieldError] = []
-    specs: list[LinkSpec] = []
-    for i, item in enumerate(items):
-        item_prefix = f"{prefix}[{i}]." if prefix else f"[{i}]."
-        try:
-            specs.append(link_spec(item, defaults, now_ms, prefix=item_prefix, index=i))
-        except Invalid as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise Invalid(errors)
-    return specs
+    check_size(items, prefix or "body", limit)
+    return each(items, lambda item, i: link_spec(item, defaults, now_ms,
+                                                 prefix=f"{prefix}[{i}].", index=i))
 
 
 def _recipient_batch(
@@ -263,10 +288,7 @@ def _recipient_batch(
     recipients = body["recipients"]
     if not isinstance(recipients, list):
         raise Invalid([FieldError("recipients", "must be a list of recipient ids")])
-    if not recipients:
-        raise Invalid([FieldError("recipients", "must not be empty")])
-    if len(recipients) > limit:
-        raise Invalid([FieldError("recipients", f"at most {limit} items in one batch")])
+    check_size(recipients, "recipients", limit)
     shared = {k: v for k, v in body.items() if k != "recipients"}
     if "recipient" in shared:
         raise Invalid([FieldError("recipient", "use either recipient or recipients")])

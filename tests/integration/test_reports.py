@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.testclient import TestClient
 
+from tests.conftest import drain_worker
 from tracker.settings import Settings
-from tracker.store import connect
-from tracker.worker import Worker
 
 PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
          "(KHTML, like Gecko) Mobile/15E148 [WAiOS/2.23.25.85]")
-
-
-def drain(settings: Settings) -> None:
-    async def go() -> None:
-        conn = connect(settings.effective_redis_url)
-        try:
-            worker = Worker(settings, conn, "w1")
-            await worker.prepare()
-            while await worker.run_once(block_ms=None):
-                pass
-        finally:
-            await conn.aclose()
-
-    asyncio.run(go())
 
 
 def get(client: TestClient, auth: dict[str, str], path: str, **params: str) -> Any:
@@ -49,7 +33,7 @@ def test_orders_timeseries_and_breakdowns(client: TestClient, auth: dict[str, st
         "id": "o1", "type": "order", "time": ordered.isoformat(), "order_id": "1042",
         "amount": "89.90", "currency": "EUR", "click_id": cid}])
     assert res.status_code == 202
-    drain(settings)
+    drain_worker(settings)
 
     [order] = get(client, auth, "/api/v1/campaigns/bf/orders")["orders"]
     assert (order["order_id"], order["amount"], order["attributed_by"]) == ("1042", "89.90",

@@ -5,7 +5,6 @@ against the simulation's own ground truth; then again with the worker killed
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
@@ -18,11 +17,10 @@ from typing import Any
 import redis
 from starlette.testclient import TestClient
 
+from tests.conftest import drain_worker
 from tests.simulation import CAMPAIGN, Simulation, drained, wait_until
 from tracker.keys import Keys
 from tracker.settings import Settings
-from tracker.store import connect
-from tracker.worker import Worker
 
 N = 3000
 
@@ -51,18 +49,7 @@ def test_simulation_matches_ground_truth(client: TestClient, auth: dict[str, str
     sim = Simulation(seed=20261123, n=N)
     sim.run(client, auth)
 
-    async def drain() -> None:
-        conn = connect(settings.effective_redis_url)
-        try:
-            worker = Worker(settings, conn, "w1")
-            await worker.prepare()
-            while await worker.run_once(block_ms=None):
-                pass
-            assert worker.stats.invalid == 0
-        finally:
-            await conn.aclose()
-
-    asyncio.run(drain())
+    drain_worker(settings)
     assert drained(r, Keys(prefix))
     check(sim, client, auth)
 
