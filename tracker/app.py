@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from . import pixel
 from .api import campaigns as campaigns_api
+from .api import exports as exports_api
 from .api import intake as intake_api
 from .api import links as links_api
 from .api import reports as reports_api
@@ -104,6 +105,7 @@ def create_app(settings: Settings) -> Front:
             *links_api.routes,
             *reports_api.routes,
             *campaigns_api.routes,
+            *exports_api.routes,
             *intake_api.routes,
             *workspace_api.routes,
             *webhook_routes.routes,

@@ -76,3 +76,52 @@ def test_report_parameters_are_validated(client: TestClient, auth: dict[str, str
         assert res.json()["errors"][0]["field"] == field
     assert client.get("/api/v1/campaigns/bf/report", headers=auth,
                       params={"window": "24h"}).json()["window"] == "24h"
+
+
+def test_exports_reconcile_with_the_report(client: TestClient, auth: dict[str, str],
+                                           settings: Settings) -> None:
+    import csv
+    import io
+    import json
+
+    codes = [x["code"] for x in client.post("/api/v1/links/batch", headers=auth, json={
+        "url": "https://s.example/", "campaign": "bf",
+        "recipients": [f"r{i}" for i in range(30)]}).json()["links"]]
+    cids = []
+    for i, code in enumerate(codes):
+        ua = PHONE if i % 3 else "WhatsApp/2.23.20.0 A"
+        loc = client.get(f"/{code}", headers={"user-agent": ua}).headers["location"]
+        cids.append(parse_qs(urlsplit(loc).query)["trk_id"][0])
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    client.post("/api/v1/events", headers=auth, json=[
+        {"id": f"o{i}", "type": "order", "time": later, "order_id": f"{i}", "amount": "10.00",
+         "currency": "EUR", "click_id": cids[i]} for i in (1, 2, 4)])
+    drain_worker(settings)
+    rep = get(client, auth, "/api/v1/campaigns/bf/report")
+
+    res = client.get("/api/v1/exports/clicks", headers=auth, params={"campaign": "bf"})
+    assert res.headers["content-type"].startswith("application/x-ndjson")
+    rows = [json.loads(line) for line in res.text.splitlines()]
+    assert len(rows) == rep["clicks"] + rep["non_human_clicks"] == 30
+    assert sum(r["kind"] == "human" for r in rows) == rep["clicks"]
+    assert {r["click_id"] for r in rows} == set(cids)
+
+    res = client.get("/api/v1/exports/orders", headers={**auth, "accept": "text/csv"})
+    assert res.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(res.text)))
+    assert len(table) == rep["orders"] == 3
+    assert sum(float(r["amount"]) for r in table) == float(rep["revenue"]["EUR"]["gross"])
+
+    # resuming from a row's cursor gives that row's page again, never less
+    cursor = rows[-1]["cursor"]
+    again = client.get("/api/v1/exports/clicks", headers=auth, params={"cursor": cursor})
+    assert rows[-1]["click_id"] in again.text
+    # filters and bad parameters
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert client.get("/api/v1/exports/clicks", headers=auth,
+                      params={"from": future}).text == ""
+    for params, field in [({"from": "today"}, "from"), ({"cursor": "x"}, "cursor")]:
+        bad = client.get("/api/v1/exports/clicks", headers=auth, params=params)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
+    assert client.get("/api/v1/exports/orders", headers=auth,
+                      params={"campaign": "nope"}).status_code == 404
