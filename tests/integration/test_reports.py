@@ -125,3 +125,37 @@ def test_exports_reconcile_with_the_report(client: TestClient, auth: dict[str, s
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
     assert client.get("/api/v1/exports/orders", headers=auth,
                       params={"campaign": "nope"}).status_code == 404
+
+
+def test_campaign_list_sorts_pages_and_compares(client: TestClient, auth: dict[str, str],
+                                                settings: Settings) -> None:
+    for name, n_clicks in (("a", 1), ("b", 3), ("c", 2)):
+        codes = [x["code"] for x in client.post("/api/v1/links/batch", headers=auth, json={
+            "url": "https://s.example/", "campaign": name,
+            "recipients": ["r1", "r2", "r3"]}).json()["links"]]
+        for code in codes[:n_clicks]:
+            client.get(f"/{code}", headers={"user-agent": PHONE})
+    client.put("/api/v1/campaigns/d", headers=auth, json={"name": "not sent yet"})
+    drain_worker(settings)
+
+    page1 = get(client, auth, "/api/v1/campaigns", sort="-clicks", limit="2")
+    assert [c["campaign"] for c in page1["campaigns"]] == ["b", "c"]
+    assert page1["campaigns"][0]["kpis"]["unique_clickers"] == 3
+    page2 = get(client, auth, "/api/v1/campaigns", sort="-clicks", limit="2",
+                cursor=page1["next_cursor"])
+    assert [c["campaign"] for c in page2["campaigns"]] == ["a", "d"]
+    assert page2["next_cursor"] is None
+    # a rate with no denominator sorts last, whichever the direction
+    by_ctr = get(client, auth, "/api/v1/campaigns", sort="ctr")["campaigns"]
+    assert by_ctr[-1]["kpis"]["ctr"]["value"] is None
+
+    side = get(client, auth, "/api/v1/compare", campaigns="a,b", window="24h")["campaigns"]
+    assert [(s["campaign"], s["clicks"], s["window"]) for s in side] == [("a", 1, "24h"),
+                                                                          ("b", 3, "24h")]
+    for path, params, field in [("/api/v1/campaigns", {"sort": "vibes"}, "sort"),
+                                ("/api/v1/campaigns", {"limit": "0"}, "limit"),
+                                ("/api/v1/campaigns", {"cursor": "abc"}, "cursor"),
+                                ("/api/v1/compare", {"campaigns": "a"}, "campaigns"),
+                                ("/api/v1/compare", {"campaigns": "a,zz"}, "campaigns")]:
+        res = client.get(path, headers=auth, params=params)
+        assert res.status_code == 422 and res.json()["errors"][0]["field"] == field

@@ -10,9 +10,11 @@ from starlette.routing import Route
 
 from ..clock import iso_ms
 from ..messages import campaign_spec
+from ..metrics import campaign_report
 from ..problems import invalid
-from ..validation import Invalid, check_id
-from .common import json_body, store_of, workspace
+from ..validation import FieldError, Invalid, check_id
+from .common import config, json_body, store_of, workspace
+from .reports import window_of
 
 
 def _campaign_json(campaign: str, meta: dict[str, str]) -> dict[str, Any]:
@@ -36,13 +38,86 @@ async def put(request: Request) -> Response:
     return JSONResponse(_campaign_json(campaign, meta))
 
 
+SORTABLE = ("campaign", "recipients", "delivered", "clicks", "unique_clickers", "orders",
+            "converters", "read_rate", "ctr", "conversion_rate", "rocs")
+PAGE_MAX = 200
+
+
+def _kpis(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a campaign, from its full report."""
+    return {
+        "recipients": report["recipients"], "delivered": report["delivered"],
+        "clicks": report["clicks"], "unique_clickers": report["unique_clickers"],
+        "orders": report["orders"], "converters": report["converters"],
+        "read_rate": report["read_rate"], "ctr": report["ctr"],
+        "conversion_rate": report["conversion_rate"], "rocs": report["rocs"],
+        "net_revenue": {c: m["net"] for c, m in report["revenue"].items()},
+        "revenue_per_recipient": {c: m["revenue_per_recipient"]
+                                  for c, m in report["revenue"].items()},
+    }
+
+
+def _sort_value(row: dict[str, Any], key: str) -> tuple[int, Any]:
+    value = row["campaign"] if key == "campaign" else row["kpis"][key]
+    if isinstance(value, dict):
+        value = value.get("value")
+    return (0, value) if value is not None else (1, 0)  # nulls last either way
+
+
+async def _reports(request: Request, ws: str, names: list[str]) -> list[dict[str, Any]]:
+    cfg = await config(request, ws)
+    window = window_of(request, cfg)
+    store = store_of(request)
+    out = []
+    for name in names:
+        agg, links, recipients, meta = await store.campaign_counts(ws, name)
+        out.append(campaign_report(name, agg, links, recipients, meta, window))
+    return out
+
+
 async def list_(request: Request) -> Response:
+    """Every campaign with its headline KPIs: ?sort=-orders&limit=50&cursor=..."""
     ws = await workspace(request)
+    q = request.query_params
+    sort = q.get("sort", "campaign")
+    key = sort.lstrip("-")
+    if key not in SORTABLE:
+        raise invalid([FieldError("sort", f"one of {', '.join(SORTABLE)} (- for descending)")])
+    limit_raw, cursor_raw = q.get("limit", "50"), q.get("cursor", "0")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= PAGE_MAX:
+        raise invalid([FieldError("limit", f"a whole number from 1 to {PAGE_MAX}")])
+    if not cursor_raw.isdigit():
+        raise invalid([FieldError("cursor", "is not a cursor from a previous page")])
+    limit, offset = int(limit_raw), int(cursor_raw)
     rows = await store_of(request).campaigns(ws)
-    return JSONResponse({"campaigns": [_campaign_json(c, m) for c, m in rows]})
+    reports = await _reports(request, ws, [c for c, _ in rows])
+    items = [{**_campaign_json(c, m), "kpis": _kpis(rep)}
+             for (c, m), rep in zip(rows, reports, strict=True)]
+    present = [i for i in items if _sort_value(i, key)[0] == 0]
+    missing = [i for i in items if _sort_value(i, key)[0] == 1]
+    present.sort(key=lambda i: _sort_value(i, key)[1], reverse=sort.startswith("-"))
+    ordered = present + missing
+    page = ordered[offset:offset + limit]
+    more = offset + limit < len(ordered)
+    return JSONResponse({"campaigns": page, "sort": sort,
+                         "next_cursor": str(offset + limit) if more else None})
+
+
+async def compare(request: Request) -> Response:
+    """?campaigns=a,b,c: full reports side by side (same window)."""
+    ws = await workspace(request)
+    names = [c for c in request.query_params.get("campaigns", "").split(",") if c]
+    if not 2 <= len(names) <= 20:
+        raise invalid([FieldError("campaigns", "name 2 to 20 campaigns, comma-separated")])
+    store = store_of(request)
+    unknown = [n for n in names if not await store.campaign_known(ws, n)]
+    if unknown:
+        raise invalid([FieldError("campaigns", f"unknown: {', '.join(unknown)}")])
+    return JSONResponse({"campaigns": await _reports(request, ws, names)})
 
 
 routes = [
+    Route("/api/v1/compare", compare, methods=["GET"]),
     Route("/api/v1/campaigns", list_, methods=["GET"]),
     Route("/api/v1/campaigns/{campaign}", put, methods=["PUT"]),
 ]
