@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import pixel
+from . import openapi, pixel
 from .api import campaigns as campaigns_api
 from .api import exports as exports_api
 from .api import intake as intake_api
@@ -110,6 +110,7 @@ def create_app(settings: Settings) -> Front:
             *workspace_api.routes,
             *webhook_routes.routes,
             *pixel.routes,
+            *openapi.routes,
         ],
         exception_handlers={
             Problem: _problem,
