@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> Front:
         app.state.settings = settings
         app.state.store = store
         app.state.redirector = Redirector(settings, redis)
+        app.state.redirector.replay_leftovers()
         app.state.intake = Intake(redis, settings)
         # Everything allocated so far lives as long as the process: move it out
         # of the collector's way, so the young-generation collections that the

@@ -14,9 +14,9 @@ What happens per request:
   acknowledged;
 - no user-agent parsing and no enrichment: the worker does that.
 
-If Redis fails, a cached link still redirects (the click is kept in a bounded
-in-memory buffer and written when Redis answers again); an uncached one gets
-a 503 page with Retry-After rather than a hang.
+If Redis fails, a cached link still redirects (the click goes to a local
+append-only spool and is written when Redis answers again: spool.py); an
+uncached one gets a 503 page with Retry-After rather than a hang.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import logging
 import random
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from .links import looks_like_code, redirect_parts
 from .resp import FastRedis, RespError
 from .resp import supported as resp_supported
 from .settings import Settings
+from .spool import Spool
 from .store import RESERVED_CODES, Redis, Scripts
 
 log = logging.getLogger("tracker.redirect")
@@ -51,8 +51,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _NO_STORE = (b"cache-control", b"private, no-store")
-# Clicks kept in memory while Redis is unreachable, per process.
-RETRY_BUFFER = 100_000
 
 
 def _page(title: str, text: str) -> bytes:
@@ -205,8 +203,7 @@ class Redirector:
         )
         self.param = settings.click_param
         self.maxlen = str(settings.stream_maxlen)
-        self.pending: deque[tuple[str, list[str]]] = deque(maxlen=RETRY_BUFFER)
-        self._flusher: asyncio.Task[None] | None = None
+        self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
         self._pixel_turn = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -284,8 +281,7 @@ class Redirector:
         try:
             await self.commit.call("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *entry)
         except (RedisError, OSError, RespError):
-            self.pending.append((stream, entry))
-            self._start_flusher()
+            self._spool(stream, entry)
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"image/gif"), (b"cache-control", b"no-store"),
             (b"content-length", str(len(PIXEL)).encode())]})
@@ -304,30 +300,21 @@ class Redirector:
         try:
             await self.commit.call("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
         except (RedisError, OSError, RespError):
-            # The recipient still lands on the shop; the click waits in memory.
-            self.pending.append((stream, click))
-            self._start_flusher()
+            # The recipient still lands on the shop; the click waits on disk.
+            self._spool(stream, click)
         await _redirect(send, entry.prefix + click_id + entry.suffix, head)
 
-    def _start_flusher(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_pending())
+    def _spool(self, stream: str, fields: list[str]) -> None:
+        self.spool.append(stream, fields)
+        self.spool.start_replay(self._replay_one)
 
-    async def _flush_pending(self) -> None:
-        delay = 0.2
-        while self.pending:
-            stream, click = self.pending[0]
-            try:
-                await self.redis.xadd(
-                    stream, dict(zip(click[::2], click[1::2], strict=True)),
-                    maxlen=int(self.maxlen), approximate=True,
-                )
-            except (RedisError, OSError):
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self.pending.popleft()
-            delay = 0.2
+    async def _replay_one(self, stream: str, fields: list[str]) -> None:
+        await self.redis.xadd(stream, dict(zip(fields[::2], fields[1::2], strict=True)),
+                              maxlen=int(self.maxlen), approximate=True)
+
+    def replay_leftovers(self) -> None:
+        """At start-up: replay what processes that died during an outage left behind."""
+        self.spool.start_replay(self._replay_one)
 
 
 async def _redirect(send: Send, location: str, head: bool) -> None:

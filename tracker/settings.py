@@ -12,6 +12,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 
@@ -48,6 +49,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_LINK_CACHE_SIZE", "100000", "Links kept in each web process's cache."),
     Var("TRACKER_LINK_CACHE_TTL", "5", "Seconds a cached link is trusted; a disabled, expired "
         "or deleted link stops redirecting within this time."),
+    Var("TRACKER_SPOOL_DIR", "", "Where a web process keeps clicks made while Redis is "
+        "unreachable. Empty: DATA_DIR/spool."),
+    Var("TRACKER_SPOOL_MAX_BYTES", "1073741824", "Bound of each web process's spool; past "
+        "it, clicks made during an outage are dropped and counted."),
     Var("TRACKER_STREAM_MAXLEN", "10000000",
         "Approximate bound of each click stream (XADD MAXLEN ~)."),
     Var("TRACKER_TRUSTED_PROXIES", "",
@@ -131,6 +136,8 @@ class Settings:
     code_length: int = 8
     link_cache_size: int = 100_000
     link_cache_ttl: float = 5.0
+    spool_dir: str = "./data/spool"
+    spool_max_bytes: int = 1 << 30
     stream_maxlen: int = 10_000_000
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default_factory=tuple
@@ -182,6 +189,10 @@ class Settings:
                 "TRACKER_LINK_CACHE_SIZE", get("TRACKER_LINK_CACHE_SIZE"), 0, 100_000_000
             ),
             link_cache_ttl=_float("TRACKER_LINK_CACHE_TTL", get("TRACKER_LINK_CACHE_TTL"), 0, 3600),
+            spool_dir=get("TRACKER_SPOOL_DIR").strip()
+            or str(Path(get("TRACKER_DATA_DIR").strip() or "./data") / "spool"),
+            spool_max_bytes=_int("TRACKER_SPOOL_MAX_BYTES", get("TRACKER_SPOOL_MAX_BYTES"),
+                                 0, 1 << 40),
             stream_maxlen=_int(
                 "TRACKER_STREAM_MAXLEN", get("TRACKER_STREAM_MAXLEN"), 1000, 10**12
             ),
