@@ -136,7 +136,7 @@ class Settings:
     code_length: int = 8
     link_cache_size: int = 100_000
     link_cache_ttl: float = 5.0
-    spool_dir: str = "./data/spool"
+    spool_dir: str = "data/spool"
     spool_max_bytes: int = 1 << 30
     stream_maxlen: int = 10_000_000
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
