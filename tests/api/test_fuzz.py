@@ -3,6 +3,7 @@ no 5xx, no traceback in a response, and no write from a rejected request."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -22,22 +23,21 @@ def test_no_server_errors_and_no_writes_from_rejected_requests(
     # something to find, so paths with real ids are exercised too
     client.post("/api/v1/links", headers=auth, json={"url": "https://s.example/",
                                                      "campaign": "bf", "recipient": "r1"})
-    schema = schemathesis.openapi.from_dict(document())
-    seen: list[tuple[str, str, int]] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    seen: set[tuple[str, str]] = set()
+
+    def fuzz(operation: Any) -> Callable[[], None]:
         path = operation.path
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(operation.as_strategy())
-        def run(case: Any, path: str = path) -> None:
+        def run(case: Any) -> None:
             kwargs = case.as_transport_kwargs(base_url="http://testserver")
             headers = {**(kwargs.get("headers") or {}), **auth}
             before = snapshot(r, prefix)
             res = client.request(kwargs["method"], kwargs["url"], params=kwargs.get("params"),
                                  json=kwargs.get("json"), headers=headers)
-            seen.append((kwargs["method"], path, res.status_code))
+            seen.add((kwargs["method"], path))
             assert res.status_code < 500, (kwargs, res.status_code, res.text[:500])
             assert "Traceback" not in res.text
             if 400 <= res.status_code < 500:
@@ -45,5 +45,8 @@ def test_no_server_errors_and_no_writes_from_rejected_requests(
                     assert res.headers["content-type"] == "application/problem+json"
                 assert snapshot(r, prefix) == before, (kwargs, res.status_code)
 
-        run()
-    assert len({(m, p) for m, p, _ in seen}) >= 25  # every operation was exercised
+        return run
+
+    for result in schemathesis.openapi.from_dict(document()).get_all_operations():
+        fuzz(result.ok())()
+    assert len(seen) >= 25  # every operation was exercised
