@@ -18,6 +18,7 @@ from . import openapi, pixel
 from .api import campaigns as campaigns_api
 from .api import exports as exports_api
 from .api import intake as intake_api
+from .api import keys as keys_api
 from .api import links as links_api
 from .api import reports as reports_api
 from .api import workspace as workspace_api
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> Front:
             *exports_api.routes,
             *intake_api.routes,
             *workspace_api.routes,
+            *keys_api.routes,
             *webhook_routes.routes,
             *pixel.routes,
             *openapi.routes,

@@ -199,6 +199,47 @@ def cmd_workspace_set(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- keys -------------------------------------------------------------------------
+def cmd_key(args: argparse.Namespace) -> int:
+    """create | list | revoke | rotate (a new key with the same scope, the old one revoked)."""
+    from .store import Store, connect, hash_key, key_id
+
+    settings = _settings()
+
+    async def go() -> tuple[int, Any]:
+        redis = connect(settings.effective_redis_url)
+        try:
+            store = Store(redis, settings)
+            if not await store.workspace_exists(args.workspace):
+                return 1, f"no workspace {args.workspace!r}"
+            if args.action == "list":
+                return 0, await store.list_keys(args.workspace)
+            if args.action == "create":
+                key = await store.add_api_key(args.workspace, args.scope)
+                return 0, {"key_id": key_id(hash_key(key)), "scope": args.scope,
+                           "api_key": key}
+            if not args.key_id:
+                return 2, "give the key id (tracker key list WORKSPACE)"
+            scope = await store.key_scope(args.workspace, args.key_id)
+            if scope is None:
+                return 1, f"no key {args.key_id!r} in workspace {args.workspace!r}"
+            new: dict[str, Any] = {}
+            if args.action == "rotate":
+                key = await store.add_api_key(args.workspace, scope)
+                new = {"key_id": key_id(hash_key(key)), "scope": scope, "api_key": key}
+            await store.revoke_key(args.workspace, args.key_id)
+            return 0, {"revoked": args.key_id, **new}
+        finally:
+            await redis.aclose()
+
+    code, result = _run(go())
+    if code:
+        print(f"tracker: {result}", file=sys.stderr)
+    else:
+        print(json.dumps(result))
+    return int(code)
+
+
 # -- report -----------------------------------------------------------------------
 async def _report(settings: Settings, ws: str, campaign: str) -> dict[str, Any] | None:
     from .metrics import campaign_report
@@ -384,6 +425,14 @@ def parser() -> argparse.ArgumentParser:
     wset.add_argument("--respect-dnt", choices=["yes", "no"],
                       help="honour Do Not Track / Global Privacy Control in the pixel")
     wset.set_defaults(func=cmd_workspace_set)
+
+    key = sub.add_parser("key", help="a workspace's API keys: create, list, revoke, rotate")
+    key.add_argument("action", choices=["create", "list", "revoke", "rotate"])
+    key.add_argument("workspace")
+    key.add_argument("key_id", nargs="?", help="for revoke and rotate")
+    key.add_argument("--scope", choices=["full", "read"], default="full",
+                     help="for create: full, or read (reports and exports only)")
+    key.set_defaults(func=cmd_key)
 
     report = sub.add_parser("report", help="print a campaign report")
     report.add_argument("campaign")

@@ -57,7 +57,12 @@ class Keys:
         return f"{self.prefix}:{{w:{_esc(ws)}}}:campaigns"
 
     def api_key(self, key_hash: str) -> str:
+        """An API key's record (workspace, scope), found by the key's SHA-256."""
         return f"{self.prefix}:apikey:{key_hash}"
+
+    def workspace_keys(self, ws: str) -> str:
+        """key id -> key hash, for listing and revoking a workspace's keys."""
+        return f"{self.prefix}:{{w:{_esc(ws)}}}:keys"
 
     # -- links and the click stream ---------------------------------------------
     def partition(self, code: str) -> int:

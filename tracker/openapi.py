@@ -144,6 +144,11 @@ SCHEMAS: dict[str, Any] = {
         "click_id": STR, "link": STR, "clicked_at": TIME, "recipient": NSTR,
         "hours_from_click": INT}, ["order_id", "amount", "currency", "attributed_by"])}},
         ["campaign", "orders"]),
+    "KeyCreate": obj({"scope": {"enum": ["full", "read"]}}, extra=False),
+    "NewKey": obj({"key_id": STR, "scope": STR, "api_key": STR},
+                  ["key_id", "scope", "api_key"]),
+    "KeyList": obj({"keys": {"type": "array", "items": obj(
+        {"key_id": STR, "scope": STR, "created_at": TIME}, ["key_id", "scope"])}}, ["keys"]),
     "WebhookAck": obj({"stored": INT, "duplicates": INT, "ignored": STR},
                       ["stored", "duplicates"]),
 }
@@ -235,6 +240,14 @@ def document() -> dict[str, Any]:
             "patch": _op("Change settings (secrets are write-only)", ("200", "Workspace"), 400,
                          401, 422, body="WorkspaceSettings"),
         },
+        "/api/v1/keys": {
+            "get": _op("The workspace's keys (ids and scopes, never the keys)",
+                       ("200", "KeyList"), 401, 403),
+            "post": _op("A new key, shown once; scope full or read", ("201", "NewKey"), 400,
+                        401, 403, 422, body="KeyCreate"),
+        },
+        "/api/v1/keys/{key_id}": {"delete": _op("Revoke a key at once", ("204", None), 401,
+                                                403, 404, params=[_p("key_id")])},
         "/api/v1/exports/clicks": {"get": {
             **_op("Raw clicks: NDJSON, or CSV with Accept: text/csv", ("200", None), 401,
                   404, 422, params=export_params),

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
 from . import keys as keymod
-from .clock import now_ms
+from .clock import iso_ms, now_ms
 from .identity import identity_hash
 from .keys import Keys
 from .links import new_code
@@ -88,8 +88,16 @@ class Scripts:
                 cls.intake, cls.ensure, cls.apply_status, cls.join_clicks]
 
 
+SCOPES = ("full", "read")
+
+
 def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def key_id(digest: str) -> str:
+    """A key's public name: the start of its hash (never the key)."""
+    return digest[:12]
 
 
 def index_field(recipient: str, url: str) -> str:
@@ -133,11 +141,46 @@ class Store:
         await self.redis.sadd(self.keys.workspaces(), name)
         return await self.add_api_key(name)
 
-    async def add_api_key(self, ws: str) -> str:
+    async def add_api_key(self, ws: str, scope: str = "full") -> str:
+        """A new key; only its hash is stored (a leaked database leaks no key)."""
+        if scope not in SCOPES:
+            raise ValueError(f"scope: one of {', '.join(SCOPES)}")
         api_key = "trk_" + secrets.token_urlsafe(32)
-        # Only the hash is stored: a leaked database does not leak keys.
-        await self.redis.set(self.keys.api_key(hash_key(api_key)), ws)
+        digest = hash_key(api_key)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.api_key(digest), mapping={"ws": ws, "scope": scope,
+                                                      "created": now_ms()})
+        pipe.hset(self.keys.workspace_keys(ws), key_id(digest), digest)
+        await pipe.execute()
         return api_key
+
+    async def list_keys(self, ws: str) -> list[dict[str, Any]]:
+        ids: dict[str, str] = await self.redis.hgetall(self.keys.workspace_keys(ws))  # type: ignore[assignment]
+        out = []
+        for kid, digest in sorted(ids.items()):
+            rec = await self.redis.hgetall(self.keys.api_key(digest))
+            if rec:
+                out.append({"key_id": kid, "scope": rec.get("scope", "full"),
+                            "created_at": iso_ms(int(rec.get("created", 0)))})
+        return out
+
+    async def revoke_key(self, ws: str, kid: str) -> bool:
+        """Revoked at once: the next request with the key is a 401."""
+        digest = await self.redis.hget(self.keys.workspace_keys(ws), kid)
+        if not digest:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self.keys.api_key(str(digest)))
+        pipe.hdel(self.keys.workspace_keys(ws), kid)
+        await pipe.execute()
+        return True
+
+    async def key_scope(self, ws: str, kid: str) -> str | None:
+        digest = await self.redis.hget(self.keys.workspace_keys(ws), kid)
+        if not digest:
+            return None
+        scope = await self.redis.hget(self.keys.api_key(str(digest)), "scope")
+        return str(scope) if scope else None
 
     async def workspace_exists(self, ws: str) -> bool:
         return bool(await self.redis.exists(self.keys.workspace(ws)))
@@ -157,11 +200,14 @@ class Store:
         assert config is not None
         return config
 
-    async def workspace_for_key(self, api_key: str) -> str | None:
-        # Looked up by the key's SHA-256: a timing difference can only reveal
-        # something about a hash, never about a key.
-        ws = await self.redis.get(self.keys.api_key(hash_key(api_key)))
-        return str(ws) if ws is not None else None
+    async def key_for(self, api_key: str) -> tuple[str, str] | None:
+        """(workspace, scope) of a key, or None.
+
+        Looked up by the key's SHA-256: a timing difference can only reveal
+        something about a hash, never about a key.
+        """
+        ws, scope = await self.redis.hmget(self.keys.api_key(hash_key(api_key)), ["ws", "scope"])
+        return (str(ws), str(scope or "full")) if ws else None
 
     # -- links ----------------------------------------------------------------------
     async def get_link(self, code: str) -> Link | None:

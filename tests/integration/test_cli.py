@@ -29,7 +29,8 @@ def test_workspace_create(env: dict[str, str], r: redis.Redis, prefix: str) -> N
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["workspace"] == "shop-1" and doc["api_key"].startswith("trk_")
-    assert r.get(Keys(prefix).api_key(hash_key(doc["api_key"]))) == "shop-1"
+    record = r.hgetall(Keys(prefix).api_key(hash_key(doc["api_key"])))
+    assert (record["ws"], record["scope"]) == ("shop-1", "full")
     again = run("workspace", "create", "shop-1", env=env)
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = run("workspace", "create", "Shop 1!", env=env)
@@ -69,3 +70,18 @@ def test_workspace_set(env: dict[str, str]) -> None:
     assert bad.returncode == 2 and "--currency" in bad.stderr
     missing = run("workspace", "set", "nobody", "--currency", "EUR", env=env)
     assert missing.returncode == 1 and "no workspace" in missing.stderr
+
+
+def test_key_commands(env: dict[str, str]) -> None:
+    first = json.loads(run("workspace", "create", "shop-3", env=env).stdout)["api_key"]
+    made = json.loads(run("key", "create", "shop-3", "--scope", "read", env=env).stdout)
+    assert made["scope"] == "read" and made["api_key"].startswith("trk_")
+    listed = json.loads(run("key", "list", "shop-3", env=env).stdout)
+    assert sorted(k["scope"] for k in listed) == ["full", "read"]
+    assert first not in json.dumps(listed)
+    rotated = json.loads(run("key", "rotate", "shop-3", made["key_id"], env=env).stdout)
+    assert rotated["revoked"] == made["key_id"] and rotated["scope"] == "read"
+    assert rotated["api_key"] != made["api_key"]
+    assert len(json.loads(run("key", "list", "shop-3", env=env).stdout)) == 2
+    gone = run("key", "revoke", "shop-3", made["key_id"], env=env)
+    assert gone.returncode == 1 and "no key" in gone.stderr

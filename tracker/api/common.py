@@ -26,8 +26,11 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-async def workspace(request: Request) -> str:
-    """The workspace of the request's bearer key, or a 401 problem."""
+async def workspace(request: Request, *, manage: bool = False) -> str:
+    """The workspace of the request's bearer key, or a 401 problem.
+
+    A read-only key may only read (GET); managing keys needs a full key.
+    """
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -35,10 +38,14 @@ async def workspace(request: Request) -> str:
             401, "Unauthorized", "Send the API key as 'Authorization: Bearer <key>'.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    ws = await store_of(request).workspace_for_key(token.strip())
-    if ws is None:
+    found = await store_of(request).key_for(token.strip())
+    if found is None:
         raise Problem(401, "Unauthorized", "The API key is not valid.",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    ws, scope = found
+    if scope != "full" and (manage or request.method not in ("GET", "HEAD")):
+        raise Problem(403, "Forbidden", "This key is read-only.",
+                      headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
     return ws
 
 
