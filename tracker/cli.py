@@ -172,6 +172,9 @@ def cmd_workspace_set(args: argparse.Namespace) -> int:
         body["stop_keywords"] = [k.strip() for k in args.stop_keywords.split(",") if k.strip()]
     if args.respect_dnt is not None:
         body["respect_dnt"] = args.respect_dnt == "yes"
+    if args.allowed_domains is not None:
+        body["allowed_domains"] = [d.strip() for d in args.allowed_domains.split(",")
+                                   if d.strip()]
     try:
         fields = settings_update(body)
     except Invalid as exc:
@@ -422,6 +425,9 @@ def parser() -> argparse.ArgumentParser:
     for flag in _SET_FLAGS:
         wset.add_argument("--" + flag.replace("_", "-"), dest=flag)
     wset.add_argument("--stop-keywords", help="comma-separated opt-out keywords")
+    wset.add_argument("--allowed-domains",
+                      help="comma-separated destination domains links may point to "
+                           "(subdomains included); empty: any")
     wset.add_argument("--respect-dnt", choices=["yes", "no"],
                       help="honour Do Not Track / Global Privacy Control in the pixel")
     wset.set_defaults(func=cmd_workspace_set)

@@ -96,6 +96,11 @@ def normalise_destination(url: str) -> str:
     return urlunsplit((scheme, netloc, path, query, fragment))
 
 
+def domain_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """With an allow-list, a host must be one of its domains or a subdomain of one."""
+    return not allowed or any(host == d or host.endswith("." + d) for d in allowed)
+
+
 def _query_key(segment: str) -> str:
     return unquote_plus(segment.split("=", 1)[0])
 

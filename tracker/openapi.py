@@ -104,6 +104,7 @@ SCHEMAS: dict[str, Any] = {
         "attribution_window": {"type": ["string", "integer"]}, "currency": STR,
         "order_topic": {"enum": ["orders/create", "orders/paid"]},
         "stop_keywords": {"type": "array", "items": STR}, "respect_dnt": {"type": "boolean"},
+        "allowed_domains": {"type": "array", "items": STR},
     }, extra=False),
     "Workspace": obj({
         "workspace": STR, "whatsapp_app_secret_set": {"type": "boolean"},

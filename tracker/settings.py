@@ -63,6 +63,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_BATCH_LIMIT", "10000", "Most items in one batch request."),
     Var("TRACKER_WEBHOOK_MAX_BODY", "3145728", "Largest accepted webhook body, bytes "
         "(Meta batches up to 3 MB)."),
+    Var("TRACKER_SHOPIFY_MAX_AGE", "172800", "Seconds after which a Shopify delivery "
+        "(X-Shopify-Triggered-At) is acknowledged but flagged stale and not counted: "
+        "Shopify retries for 4 hours, so an older one is a replay."),
     Var("TRACKER_DEDUPE_TTL", "691200", "Seconds an event's idempotency key is remembered "
         "(default 8 days: Meta re-sends statuses for up to 7)."),
     Var("TRACKER_WORKER_BATCH", "500", "Entries a worker reads per XREADGROUP."),
@@ -148,6 +151,7 @@ class Settings:
     batch_limit: int = 10_000
     webhook_max_body: int = 3 * 1024 * 1024
     dedupe_ttl: int = 8 * 86_400
+    shopify_max_age: int = 2 * 86_400
     worker_batch: int = 500
     worker_block_ms: int = 1000
     reclaim_idle_ms: int = 30_000
@@ -204,6 +208,8 @@ class Settings:
             webhook_max_body=_int(
                 "TRACKER_WEBHOOK_MAX_BODY", get("TRACKER_WEBHOOK_MAX_BODY"), 1024, 1024**3
             ),
+            shopify_max_age=_int("TRACKER_SHOPIFY_MAX_AGE", get("TRACKER_SHOPIFY_MAX_AGE"),
+                                 60, 400 * 86_400),
             dedupe_ttl=_int("TRACKER_DEDUPE_TTL", get("TRACKER_DEDUPE_TTL"), 60, 400 * 86_400),
             worker_batch=_int("TRACKER_WORKER_BATCH", get("TRACKER_WORKER_BATCH"), 1, 100_000),
             worker_block_ms=_int(

@@ -12,9 +12,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .identity import normalise_email, normalise_phone
-from .links import MAX_URL_LENGTH, UTM_FIELDS, InvalidURL, merge_utm, normalise_destination
+from .links import (
+    MAX_URL_LENGTH,
+    UTM_FIELDS,
+    InvalidURL,
+    domain_allowed,
+    merge_utm,
+    normalise_destination,
+)
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 200
@@ -61,6 +69,7 @@ class LinkDefaults:
     utm_source: str
     utm_medium: str
     click_param: str
+    allowed_domains: tuple[str, ...] = ()  # the workspace's allow-list; empty: any
 
 
 def parse_time(value: Any, field: str) -> int:
@@ -189,6 +198,11 @@ def link_spec(
             destination = normalise_destination(raw_url)
         except InvalidURL as exc:
             errors.append(FieldError(f"{prefix}url", str(exc), index))
+        host = (urlsplit(destination).hostname or "") if destination else ""
+        if destination and not domain_allowed(host, defaults.allowed_domains):
+            errors.append(FieldError(f"{prefix}url", f"{host} is not on this workspace's "
+                                                      "list of allowed domains", index))
+            destination = ""
     if destination and campaign is not None and utm is not None:
         final = merge_utm(
             destination,

@@ -206,8 +206,8 @@ class Worker:
             return await self.joins.order(ws, data["order_id"], cfg, mutate)
         event = Event.from_fields(fields)
         cfg = await self.config(event.ws)
-        if cfg is None:
-            return []
+        if cfg is None or event.data.get("stale"):
+            return []  # unknown workspace, or a replayed delivery: never counted
         return await self.joins.event(event, cfg)
 
     async def _apply(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:

@@ -23,6 +23,8 @@ DEFAULT_STOP_KEYWORDS = ("stop", "stopp", "stop promotions", "unsubscribe", "abm
                          "opt out", "opt-out", "arrêt", "baja")
 
 _DURATION = re.compile(r"^([0-9]{1,5})\s*([hd])$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
+
 
 # API field -> Redis hash field
 SECRET_FIELDS = {
@@ -60,6 +62,7 @@ class WorkspaceConfig:
     order_topic: str = ORDER_TOPICS[0]
     stop_keywords: tuple[str, ...] = DEFAULT_STOP_KEYWORDS
     respect_dnt: bool = False
+    allowed_domains: tuple[str, ...] = ()  # empty: any destination
 
     @classmethod
     def from_hash(cls, name: str, h: Mapping[str, str]) -> WorkspaceConfig:
@@ -75,6 +78,7 @@ class WorkspaceConfig:
             stop_keywords=tuple(json.loads(h["stop_kw"])) if h.get("stop_kw")
             else DEFAULT_STOP_KEYWORDS,
             respect_dnt=h.get("dnt") == "1",
+            allowed_domains=tuple(json.loads(h["domains"])) if h.get("domains") else (),
         )
 
     def public(self) -> dict[str, Any]:
@@ -89,6 +93,7 @@ class WorkspaceConfig:
             "order_topic": self.order_topic,
             "stop_keywords": list(self.stop_keywords),
             "respect_dnt": self.respect_dnt,
+            "allowed_domains": list(self.allowed_domains),
         }
 
 
@@ -126,6 +131,12 @@ def settings_update(body: Any) -> dict[str, str]:
                         or not all(isinstance(k, str) and k.strip() for k in value)):
                     raise Invalid([FieldError(key, "must be a non-empty list of strings")])
                 out["stop_kw"] = json.dumps([normalise_reply(k) for k in value])
+            elif key == "allowed_domains":
+                if not isinstance(value, list) or not all(
+                        isinstance(d, str) and _DOMAIN.match(d.strip().lower()) for d in value):
+                    raise Invalid([FieldError(key, "must be a list of domain names "
+                                                   "(empty: any destination)")])
+                out["domains"] = json.dumps(sorted({d.strip().lower() for d in value}))
             elif key == "respect_dnt":
                 if not isinstance(value, bool):
                     raise Invalid([FieldError(key, "must be true or false")])

@@ -187,3 +187,26 @@ def test_unknown_things_are_problems(client: TestClient, auth: dict[str, str]) -
 def test_health(client: TestClient) -> None:
     assert client.get("/healthz").text == "ok"
     assert client.get("/readyz").json() == {"ready": True}
+
+
+def test_a_workspace_can_allow_only_its_own_domains(client: TestClient, auth: dict[str, str],
+                                                    r: redis.Redis, prefix: str) -> None:
+    res = client.patch("/api/v1/workspace", headers=auth,
+                       json={"allowed_domains": ["shop.example", "Other.Example"]})
+    assert res.json()["allowed_domains"] == ["other.example", "shop.example"]
+    ok = [client.post("/api/v1/links", headers=auth, json={**LINK, "url": url})
+          for url in ("https://shop.example/p", "https://www.shop.example/p",
+                      "https://other.example/")]
+    assert [x.status_code for x in ok] == [201, 201, 201]
+    before = snapshot(r, prefix)
+    for url in ("https://evil.example/", "https://shop.example.evil.test/",
+                "https://notshop.example/"):
+        bad = client.post("/api/v1/links", headers=auth, json={**LINK, "url": url})
+        assert bad.status_code == 422, url
+        assert "allowed domains" in bad.json()["errors"][0]["reason"]
+    assert snapshot(r, prefix) == before
+    bad = client.patch("/api/v1/workspace", headers=auth, json={"allowed_domains": ["no pe"]})
+    assert bad.status_code == 422
+    client.patch("/api/v1/workspace", headers=auth, json={"allowed_domains": []})
+    assert client.post("/api/v1/links", headers=auth,
+                       json={**LINK, "url": "https://evil.example/"}).status_code == 201

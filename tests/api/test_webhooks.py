@@ -238,3 +238,18 @@ def test_shopify_malformed(configured: TestClient, r: redis.Redis, prefix: str) 
     res = post_shop(configured, "orders_create.json", "")
     assert res.status_code == 400 and res.json()["errors"][0]["field"] == "X-Shopify-Topic"
     assert snapshot(r, prefix) == before
+
+
+def test_an_old_shopify_delivery_is_acknowledged_but_flagged(
+    configured: TestClient, r: redis.Redis, prefix: str
+) -> None:
+    body = raw("shopify/orders_create.json")
+    for triggered, wid in (("2020-01-01T00:00:00.000Z", "wh-old"),
+                           ("2099-01-01T00:00:00.000Z", "wh-new")):
+        res = configured.post("/webhooks/shopify/acme", content=body, headers={
+            "x-shopify-topic": "orders/create", "x-shopify-webhook-id": wid,
+            "x-shopify-triggered-at": triggered,
+            "x-shopify-hmac-sha256": shopify_signature(SHOP_SECRET, body)})
+        assert res.status_code == 200  # acknowledged: Shopify must not retry it
+    old, new = events(r, prefix)
+    assert old.data.get("stale") is True and "stale" not in new.data

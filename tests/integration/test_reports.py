@@ -159,3 +159,29 @@ def test_campaign_list_sorts_pages_and_compares(client: TestClient, auth: dict[s
                                 ("/api/v1/compare", {"campaigns": "a,zz"}, "campaigns")]:
         res = client.get(path, headers=auth, params=params)
         assert res.status_code == 422 and res.json()["errors"][0]["field"] == field
+
+
+def test_stale_shopify_deliveries_are_never_counted(client: TestClient, auth: dict[str, str],
+                                                    settings: Settings) -> None:
+    import json
+
+    from tracker.webhooks.signatures import shopify_signature
+
+    client.patch("/api/v1/workspace", headers=auth, json={"shopify_secret": "s3"})
+    [link] = client.post("/api/v1/links/batch", headers=auth, json={
+        "url": "https://s.example/", "campaign": "bf", "recipients": ["a"]}).json()["links"]
+    loc = client.get(f"/{link['code']}", headers={"user-agent": PHONE}).headers["location"]
+    cid = parse_qs(urlsplit(loc).query)["trk_id"][0]
+    when = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    for oid, triggered in ((1, "2020-01-01T00:00:00Z"), (2, None)):
+        body = json.dumps({"id": oid, "created_at": when, "currency": "EUR",
+                           "total_price": "10.00", "landing_site": f"/?trk_id={cid}"}).encode()
+        headers = {"x-shopify-topic": "orders/create", "x-shopify-webhook-id": f"w{oid}",
+                   "x-shopify-hmac-sha256": shopify_signature("s3", body)}
+        if triggered:
+            headers["x-shopify-triggered-at"] = triggered
+        assert client.post("/webhooks/shopify/acme", content=body,
+                           headers=headers).status_code == 200
+    drain_worker(settings)
+    [order] = get(client, auth, "/api/v1/campaigns/bf/orders")["orders"]
+    assert order["order_id"] == "2"  # the replayed delivery of order 1 was not counted

@@ -22,9 +22,10 @@ async def _secret(request: Request, ws: str, specs: Sequence[LinkSpec]) -> str:
     return (await config(request, ws)).hash_secret
 
 
-def _defaults(request: Request) -> LinkDefaults:
+async def _defaults(request: Request, ws: str) -> LinkDefaults:
     s = settings_of(request)
-    return LinkDefaults(s.utm_source, s.utm_medium, s.click_param)
+    cfg = await config(request, ws)
+    return LinkDefaults(s.utm_source, s.utm_medium, s.click_param, cfg.allowed_domains)
 
 
 async def create(request: Request) -> Response:
@@ -32,7 +33,7 @@ async def create(request: Request) -> Response:
     body = await json_body(request)
     now = now_ms()
     try:
-        spec = link_spec(body, _defaults(request), now)
+        spec = link_spec(body, await _defaults(request, ws), now)
     except Invalid as exc:
         raise invalid(exc.errors) from None
     [link] = await store_of(request).create_links(ws, [spec], await _secret(request, ws, [spec]))
@@ -45,7 +46,7 @@ async def create_batch(request: Request) -> Response:
     now = now_ms()
     settings = settings_of(request)
     try:
-        specs = link_batch(body, _defaults(request), now, settings.batch_limit)
+        specs = link_batch(body, await _defaults(request, ws), now, settings.batch_limit)
     except Invalid as exc:
         raise invalid(exc.errors) from None
     links = await store_of(request).create_links(ws, specs, await _secret(request, ws, specs))

@@ -8,6 +8,8 @@ sender tries again later. A bad signature is a 401 and nothing is stored.
 from __future__ import annotations
 
 import hmac
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -98,8 +100,25 @@ async def shopify_receive(request: Request) -> Response:
         raise _bad_payload(exc) from None
     if event is None:
         return JSONResponse({"stored": 0, "duplicates": 0, "ignored": topic})
+    if _stale(request.headers.get("x-shopify-triggered-at"), settings.shopify_max_age):
+        # Signed, but older than any retry of Shopify's: a replay. Kept (flagged)
+        # so it can be looked at, never counted (the worker skips stale events).
+        event = replace(event, data={**event.data, "stale": True})
     result = await _intake(request).store([event])
-    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates})
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates,
+                         **({"stale": True} if event.data.get("stale") else {})})
+
+
+def _stale(triggered_at: str | None, max_age: int) -> bool:
+    if not triggered_at:
+        return False
+    try:
+        when = datetime.fromisoformat(triggered_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False  # unparseable: the signature vouches for the body, not the header
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds() > max_age
 
 
 routes = [
