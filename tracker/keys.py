@@ -60,6 +60,9 @@ class Keys:
         """An API key's record (workspace, scope), found by the key's SHA-256."""
         return f"{self.prefix}:apikey:{key_hash}"
 
+    def rate(self, key_id: str, minute: int) -> str:
+        return f"{self.prefix}:rate:{key_id}:{minute}"
+
     def workspace_keys(self, ws: str) -> str:
         """key id -> key hash, for listing and revoking a workspace's keys."""
         return f"{self.prefix}:{{w:{_esc(ws)}}}:keys"

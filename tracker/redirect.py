@@ -36,6 +36,7 @@ from redis.exceptions import NoScriptError, RedisError
 from .clientip import anonymise, client_ip
 from .keys import Keys
 from .links import looks_like_code, redirect_parts
+from .ratelimit import TokenBucket, unlimited
 from .resp import FastRedis, RespError
 from .resp import supported as resp_supported
 from .settings import Settings
@@ -64,6 +65,8 @@ def _page(title: str, text: str) -> bytes:
 
 PAGE_404 = _page("Link not found", "This link does not exist. Please check the message it came in.")
 PAGE_410 = _page("Link no longer active", "This link has expired or was switched off.")
+PAGE_429 = _page("Slow down, please", "Too many requests from your network just now. "
+                 "Please try again in a moment.")
 PAGE_503 = _page("One moment, please", "We could not open this link just now. "
                  "Please try again in a few seconds.")
 
@@ -204,12 +207,15 @@ class Redirector:
         self.param = settings.click_param
         self.maxlen = str(settings.stream_maxlen)
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
+        self.limit = TokenBucket(settings.ip_rate, settings.ip_burst)
         self._pixel_turn = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         code = scope["path"][1:]
         head = scope["method"] == "HEAD"
         ua, ref, lang, xff, _ = _header_values(scope)
+        if await self._limited(scope, xff, head, send):
+            return
         ip = self._ip(scope, xff)
         now_ms = time.time_ns() // 1_000_000
         click_id = new_click_id()
@@ -255,6 +261,19 @@ class Redirector:
         log.warning("redis unavailable (%s); uncached link %s answered 503", exc, code)
         await _html(send, 503, PAGE_503, head, extra=[(b"retry-after", b"5")])
 
+    async def _limited(self, scope: Scope, xff: str | None, head: bool, send: Send) -> bool:
+        """429 for a client over its rate (the full address, never stored)."""
+        client = scope.get("client")
+        peer = client_ip(client[0] if client else "", xff, self.settings.trusted_proxies)
+        if unlimited(peer):
+            return False
+        wait = self.limit.wait(peer, time.monotonic())
+        if not wait:
+            return False
+        await _html(send, 429, PAGE_429, head,
+                    extra=[(b"retry-after", str(max(1, round(wait))).encode())])
+        return True
+
     def _ip(self, scope: Scope, xff: str | None) -> str:
         client = scope.get("client")
         peer = client[0] if client else ""
@@ -272,6 +291,8 @@ class Redirector:
         if Redis fails, the event waits in memory like a click does.
         """
         ua, ref, _, xff, dnt = _header_values(scope)
+        if await self._limited(scope, xff, scope["method"] == "HEAD", send):
+            return
         now = str(time.time_ns() // 1_000_000)
         query = scope.get("query_string", b"")[:4096].decode("latin-1")
         self._pixel_turn = (self._pixel_turn + 1) % self.settings.partitions

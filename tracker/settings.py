@@ -59,6 +59,10 @@ VARIABLES: tuple[Var, ...] = (
         "Comma-separated IPs/CIDRs whose X-Forwarded-For is believed."),
     Var("TRACKER_IPV4_PREFIX", "24", "Bits of a client IPv4 address kept (0 to 32)."),
     Var("TRACKER_IPV6_PREFIX", "48", "Bits of a client IPv6 address kept (0 to 128)."),
+    Var("TRACKER_IP_RATE", "50", "Redirects and pixel hits a second per client address and "
+        "web process, sustained (0: no limit)."),
+    Var("TRACKER_IP_BURST", "500", "... and in a burst."),
+    Var("TRACKER_KEY_RATE", "6000", "API requests a minute per key (0: no limit)."),
     Var("TRACKER_MAX_BODY", "8388608", "Largest accepted request body, bytes."),
     Var("TRACKER_BATCH_LIMIT", "10000", "Most items in one batch request."),
     Var("TRACKER_WEBHOOK_MAX_BODY", "3145728", "Largest accepted webhook body, bytes "
@@ -147,6 +151,9 @@ class Settings:
     )
     ipv4_prefix: int = 24
     ipv6_prefix: int = 48
+    ip_rate: float = 50.0
+    ip_burst: float = 500.0
+    key_rate: int = 6000
     max_body: int = 8 * 1024 * 1024
     batch_limit: int = 10_000
     webhook_max_body: int = 3 * 1024 * 1024
@@ -203,6 +210,9 @@ class Settings:
             trusted_proxies=_networks("TRACKER_TRUSTED_PROXIES", get("TRACKER_TRUSTED_PROXIES")),
             ipv4_prefix=_int("TRACKER_IPV4_PREFIX", get("TRACKER_IPV4_PREFIX"), 0, 32),
             ipv6_prefix=_int("TRACKER_IPV6_PREFIX", get("TRACKER_IPV6_PREFIX"), 0, 128),
+            ip_rate=_float("TRACKER_IP_RATE", get("TRACKER_IP_RATE"), 0, 1e6),
+            ip_burst=_float("TRACKER_IP_BURST", get("TRACKER_IP_BURST"), 1, 1e7),
+            key_rate=_int("TRACKER_KEY_RATE", get("TRACKER_KEY_RATE"), 0, 10**9),
             max_body=_int("TRACKER_MAX_BODY", get("TRACKER_MAX_BODY"), 1024, 1024**3),
             batch_limit=_int("TRACKER_BATCH_LIMIT", get("TRACKER_BATCH_LIMIT"), 1, 1_000_000),
             webhook_max_body=_int(

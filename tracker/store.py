@@ -206,8 +206,20 @@ class Store:
         Looked up by the key's SHA-256: a timing difference can only reveal
         something about a hash, never about a key.
         """
-        ws, scope = await self.redis.hmget(self.keys.api_key(hash_key(api_key)), ["ws", "scope"])
-        return (str(ws), str(scope or "full")) if ws else None
+        found = await self.key_use(api_key)
+        return found[:2] if found else None
+
+    async def key_use(self, api_key: str) -> tuple[str, str, int] | None:
+        """(workspace, scope, requests this minute) in one round trip: the key's
+        record and its per-minute counter (a fixed window, gone after 2 minutes)."""
+        digest = hash_key(api_key)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.api_key(digest), ["ws", "scope"])
+        counter = self.keys.rate(key_id(digest), now_ms() // 60_000)
+        pipe.incr(counter)
+        pipe.expire(counter, 120)
+        (ws, scope), used, _ = await pipe.execute()
+        return (str(ws), str(scope or "full"), int(used)) if ws else None
 
     # -- links ----------------------------------------------------------------------
     async def get_link(self, code: str) -> Link | None:

@@ -151,3 +151,21 @@ def test_custom_click_parameter(redis_url: str, prefix: str, r: redis.Redis,
         location = c.get(f"/{code}").headers["location"]
     query = parse_qs(urlsplit(location).query)
     assert len(query["wa_click"]) == 1 and query["wa_click"][0] != "forged"
+
+
+def test_rate_limits(redis_url: str, prefix: str, r: redis.Redis, auth: dict[str, str]) -> None:
+    settings = make_settings(redis_url, prefix, ip_rate=1.0, ip_burst=3.0, key_rate=5)
+    with TestClient(create_app(settings), follow_redirects=False,
+                    client=("203.0.113.9", 5000)) as c:
+        code = make_link(c, auth)["code"]  # API request 1 of 5 this minute
+        statuses = [c.get(f"/{code}").status_code for _ in range(5)]
+        assert statuses == [302, 302, 302, 429, 429]  # a burst of 3, then 1 a second
+        limited = c.get(f"/{code}")
+        assert limited.headers["retry-after"] == "1" and "Slow down" in limited.text
+        assert c.get("/px.gif").status_code == 429
+        assert len(clicks(r, prefix)) == 3  # a refused request writes nothing
+        api = [c.get("/api/v1/campaigns", headers=auth).status_code for _ in range(5)]
+        assert api == [200, 200, 200, 200, 429]
+        res = c.get("/api/v1/campaigns", headers=auth)
+        assert res.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(res.headers["retry-after"]) <= 60

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..clock import now_ms
 from ..problems import Problem
 from ..settings import Settings
 from ..store import Store
@@ -38,11 +39,17 @@ async def workspace(request: Request, *, manage: bool = False) -> str:
             401, "Unauthorized", "Send the API key as 'Authorization: Bearer <key>'.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    found = await store_of(request).key_for(token.strip())
+    found = await store_of(request).key_use(token.strip())
     if found is None:
         raise Problem(401, "Unauthorized", "The API key is not valid.",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    ws, scope = found
+    ws, scope, used = found
+    limit = settings_of(request).key_rate
+    if limit and used > limit:
+        retry = 60 - (now_ms() // 1000) % 60
+        raise Problem(429, "Too many requests",
+                      f"This key may make {limit} requests a minute.",
+                      headers={"Retry-After": str(retry)})
     if scope != "full" and (manage or request.method not in ("GET", "HEAD")):
         raise Problem(403, "Forbidden", "This key is read-only.",
                       headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})

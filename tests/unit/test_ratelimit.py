@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from tracker.ratelimit import TokenBucket
+
+
+def test_burst_then_rate() -> None:
+    bucket = TokenBucket(rate=2, burst=3)
+    assert [bucket.wait("a", 0.0) for _ in range(3)] == [0, 0, 0]  # the burst
+    assert bucket.wait("a", 0.0) == pytest.approx(0.5)  # then 2 a second
+    assert bucket.wait("b", 0.0) == 0  # clients are apart
+    assert bucket.wait("a", 0.5) == 0  # one token back after half a second
+    assert bucket.wait("a", 0.5) > 0
+    assert bucket.wait("a", 100.0) == 0  # refilled, but never past the burst
+    assert [bucket.wait("a", 100.0) for _ in range(3)][-1] > 0
+
+
+def test_unlimited_and_bounded_memory() -> None:
+    assert TokenBucket(rate=0, burst=0).wait("a", 0) == 0
+    bucket = TokenBucket(rate=1, burst=1, max_clients=2)
+    for client in "abc":
+        bucket.wait(client, 0)
+    assert len(bucket._buckets) == 2
+
+
+@pytest.mark.parametrize(("peer", "exempt"), [("127.0.0.1", True), ("::1", True),
+                                              ("testclient", True), ("", True),
+                                              ("203.0.113.9", False), ("2001:db8::1", False)])
+def test_loopback_and_non_ip_peers_are_not_limited(peer: str, exempt: bool) -> None:
+    from tracker.ratelimit import unlimited
+
+    assert unlimited(peer) is exempt

@@ -1,0 +1,49 @@
+"""Per-client token buckets for the redirect and the pixel. Pure: time is an argument.
+
+Kept in each web process's memory, so the hot path gains no Redis round trip;
+with N processes behind a balancer a client gets up to N times the rate.
+The defaults are generous on purpose: recipients on a mobile network share
+addresses (carrier-grade NAT), and a campaign sends thousands of them to the
+shop within minutes. The limit is for scanners and floods, not for people.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+
+@lru_cache(maxsize=4096)
+def unlimited(peer: str) -> bool:
+    """Loopback (a local proxy, a load test) and non-IP peers are not limited.
+
+    Behind a proxy on another host, list it in TRACKER_TRUSTED_PROXIES: else
+    every client looks like the proxy and shares one bucket.
+    """
+    try:
+        return ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return True
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float, max_clients: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
+
+    def wait(self, client: str, now: float) -> float:
+        """0 if the request may pass (and spends a token), else seconds until it may."""
+        if self.rate <= 0:
+            return 0.0
+        buckets = self._buckets
+        tokens, at = buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens < 1.0:
+            buckets[client] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        if client not in buckets and len(buckets) >= self.max_clients:
+            del buckets[next(iter(buckets))]  # forget the oldest client: bounded memory
+        buckets[client] = (tokens - 1.0, now)
+        return 0.0
