@@ -130,9 +130,15 @@ def drain_worker(settings: Settings) -> None:
 
 
 def snapshot(r: redis.Redis, prefix: str) -> dict[str, Any]:
-    """Every key under `prefix` with its type and content, to prove nothing changed."""
+    """Every key under `prefix` with its type and content, to prove nothing changed.
+
+    Per-key rate counters are left out: they count every request, rejected
+    ones included (that is their job), and expire after two minutes.
+    """
     out: dict[str, Any] = {}
     for key in sorted(r.scan_iter(match=f"{prefix}:*", count=1000)):
+        if key.startswith(f"{prefix}:rate:"):
+            continue
         kind = r.type(key)
         if kind == "hash":
             out[key] = r.hgetall(key)
