@@ -54,7 +54,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_SPOOL_MAX_BYTES", "1073741824", "Bound of each web process's spool; past "
         "it, clicks made during an outage are dropped and counted."),
     Var("TRACKER_STREAM_MAXLEN", "10000000",
-        "Approximate bound of each click stream (XADD MAXLEN ~)."),
+        "Last-resort bound of each stream (XADD MAXLEN ~): it can drop unread entries, "
+        "so keep it far above any backlog. Workers trim read entries themselves."),
+    Var("TRACKER_STREAM_RETENTION_DAYS", "7", "Days that read stream entries are kept "
+        "before workers trim them (never unread ones). Folded rows and aggregates stay."),
     Var("TRACKER_TRUSTED_PROXIES", "",
         "Comma-separated IPs/CIDRs whose X-Forwarded-For is believed."),
     Var("TRACKER_IPV4_PREFIX", "24", "Bits of a client IPv4 address kept (0 to 32)."),
@@ -146,6 +149,7 @@ class Settings:
     spool_dir: str = "data/spool"
     spool_max_bytes: int = 1 << 30
     stream_maxlen: int = 10_000_000
+    stream_retention_ms: int = 7 * 86_400_000
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default_factory=tuple
     )
@@ -204,6 +208,8 @@ class Settings:
             or str(Path(get("TRACKER_DATA_DIR").strip() or "./data") / "spool"),
             spool_max_bytes=_int("TRACKER_SPOOL_MAX_BYTES", get("TRACKER_SPOOL_MAX_BYTES"),
                                  0, 1 << 40),
+            stream_retention_ms=_int("TRACKER_STREAM_RETENTION_DAYS",
+                                     get("TRACKER_STREAM_RETENTION_DAYS"), 0, 3650) * 86_400_000,
             stream_maxlen=_int(
                 "TRACKER_STREAM_MAXLEN", get("TRACKER_STREAM_MAXLEN"), 1000, 10**12
             ),

@@ -55,6 +55,11 @@ class Stats:
     started: float = field(default_factory=time.monotonic)
 
 
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def consumer_name(settings: Settings) -> str:
     return settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -94,6 +99,7 @@ class Worker:
         self.consumer = consumer or consumer_name(settings)
         self.stats = Stats()
         self._last_reclaim = 0.0
+        self._last_trim = time.monotonic()
         self.joins = Joins(redis, self.keys)
         url = settings.effective_redis_url
         self.fast: FastRedis | None = FastRedis(url) if resp_supported(url) else None
@@ -278,12 +284,41 @@ class Worker:
                 await self.dead_letter(stream, entry_id, fields, f"failed {times} deliveries")
                 await self.redis.xack(stream, CLICK_GROUP, entry_id)
 
+    async def trim(self) -> int:
+        """Trim each stream below what the group has acknowledged, keeping the
+        retention period: never an entry a worker has not folded (XTRIM MINID)."""
+        keep_from = (time.time_ns() // 1_000_000) - self.settings.stream_retention_ms
+        removed = 0
+        for stream in self.streams():
+            groups = await self.redis.xinfo_groups(stream)
+            if not groups:
+                continue
+            # The first id each group still needs: its oldest pending entry, or the
+            # one after the last it was given. XTRIM MINID keeps ids >= the bound.
+            safe: list[tuple[int, int]] = [(keep_from, 0)]
+            for g in groups:
+                if g["pending"]:
+                    first = await self.redis.xpending_range(stream, g["name"], min="-",
+                                                            max="+", count=1)
+                    safe.append(_id(str(first[0]["message_id"])))
+                else:
+                    ms, seq = _id(str(g["last-delivered-id"]))
+                    safe.append((ms, seq + 1))
+            ms, seq = min(safe)
+            if ms > 0:
+                removed += int(await self.redis.xtrim(stream, minid=f"{ms}-{seq}",
+                                                      approximate=False))
+        return removed
+
     async def run_once(self, block_ms: int | None = None) -> int:
         """One read-process-ack round (and a reclaim when due). Returns entries read."""
         now = time.monotonic()
         if now - self._last_reclaim >= self.settings.reclaim_idle_ms / 2000:
             self._last_reclaim = now
             await self.reclaim()
+        if now - self._last_trim >= 60:
+            self._last_trim = now
+            await self.trim()
         n = 0
         for stream, entries in await self.read(block_ms):
             await self.process(stream, entries)

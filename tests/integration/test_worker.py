@@ -234,3 +234,38 @@ def test_poison_entries_go_to_the_dead_letter_stream(
     doc = json.loads(status.stdout)
     assert doc["dead_letters"]["count"] == 2
     assert doc["streams"][stream]["pending"] == 0
+
+
+def test_trim_removes_only_what_was_read_and_acknowledged(
+    client: TestClient, auth: dict[str, str], redis_url: str, prefix: str, r: redis.Redis
+) -> None:
+    from tests.conftest import make_settings
+
+    settings = make_settings(redis_url, prefix, stream_retention_ms=0)
+    [a] = links(client, auth, ["a"])
+    for _ in range(3):
+        client.get(f"/{a}", headers={"user-agent": PHONE})
+    stream = Keys(prefix).click_stream(0)
+    ids = [i for i, _ in r.xrange(stream)]
+
+    async def partly(worker: Worker) -> int:
+        [(name, entries)] = await worker.read(block_ms=None)
+        await worker.process(name, entries[:2])  # the third stays pending (a crash)
+        return await worker.trim()
+
+    client.get(f"/{a}", headers={"user-agent": PHONE})  # a fourth, not read at all
+    assert with_worker(settings, partly) == 2
+    assert [i for i, _ in r.xrange(stream)][:1] == [ids[2]]  # pending and unread are kept
+    assert r.xlen(stream) == 2
+
+    async def finish(worker: Worker) -> int:
+        await asyncio.sleep(0.05)
+        await worker.redis.xautoclaim(stream, CLICK_GROUP, "w1", 0)
+        await drain(worker)
+        [(name, entries)] = await worker.redis.xreadgroup(CLICK_GROUP, "w1", {stream: "0"})
+        await worker.process(name, entries)
+        return await worker.trim()
+
+    assert with_worker(settings, finish) == 2
+    assert r.xlen(stream) == 0
+    assert report(client, auth)["clicks"] == 4  # trimming never changes a number
