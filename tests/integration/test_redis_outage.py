@@ -8,7 +8,7 @@ from pathlib import Path
 import redis
 from starlette.testclient import TestClient
 
-from tests.conftest import create_workspace, make_settings
+from tests.conftest import create_workspace, drain_worker, make_settings
 from tracker.app import create_app
 from tracker.embedded import EmbeddedRedis
 from tracker.keys import Keys
@@ -52,9 +52,13 @@ def test_cached_links_redirect_through_an_outage_and_their_clicks_arrive(
         conn = redis.Redis.from_url(server.url, decode_responses=True)
         entries = conn.xrange(Keys(prefix).click_stream(0))
         conn.close()
-        assert len(entries) == 6  # one before the outage, five during it
-        assert len({fields["id"] for _, fields in entries}) == 6
+        assert len({fields["id"] for _, fields in entries}) == 6  # one before, five during
         assert all(fields["code"] == cached for _, fields in entries)
+        # ... and the worker counts each of them in the report, none twice
+        drain_worker(settings)
+        with TestClient(create_app(settings)) as client:
+            rep = client.get("/api/v1/campaigns/bf/report", headers=auth).json()
+        assert rep["clicks"] + rep["non_human_clicks"] == 6
     finally:
         server.stop()
 
@@ -121,3 +125,80 @@ def test_a_new_process_replays_what_a_dead_one_spooled(
             assert time.monotonic() < deadline, "leftover spool not replayed"
             time.sleep(0.05)
     assert [f["id"] for _, f in r.xrange(stream)] == ["c0", "c1", "c2"]  # in order
+
+
+def test_a_steady_stream_of_clicks_through_a_redis_restart(tmp_path: Path, prefix: str) -> None:
+    """A real web process, a real redis-server killed and restarted mid-stream:
+    no failed redirect for a cached link, and every click counted once."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    import httpx2 as httpx
+
+    from tracker.embedded import free_port
+
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    settings = make_settings(server.url, prefix, spool_dir=str(tmp_path / "spool"))
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": server.url, "TRACKER_KEY_PREFIX": prefix,
+           "TRACKER_PORT": str(port), "TRACKER_LINK_CACHE_TTL": "600",
+           "TRACKER_SPOOL_DIR": str(tmp_path / "spool"), "TRACKER_LOG_LEVEL": "error"}
+    web = subprocess.Popen([sys.executable, "-m", "tracker", "serve"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        key = create_workspace(settings, "acme")
+        with httpx.Client(base_url=base, timeout=5) as http:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            code = http.post("/api/v1/links", headers={"Authorization": f"Bearer {key}"},
+                             json={"url": "https://s.example/", "campaign": "bf",
+                                   "recipient": "r1"}).json()["code"]
+            assert http.get(f"/{code}").status_code == 302  # cached from here on
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def clicker() -> None:
+            with httpx.Client(base_url=base, timeout=5) as c:
+                while not stop.is_set():
+                    statuses.append(c.get(f"/{code}").status_code)
+                    time.sleep(0.002)
+
+        thread = threading.Thread(target=clicker)
+        thread.start()
+        time.sleep(0.4)
+        server.kill()
+        time.sleep(0.8)  # an outage under load
+        server.start()
+        time.sleep(0.8)
+        stop.set()
+        thread.join()
+        assert len(statuses) > 100 and set(statuses) == {302}  # not one failed redirect
+        spool = tmp_path / "spool"
+        deadline = time.monotonic() + 20
+        while spool.exists() and any(spool.iterdir()):
+            assert time.monotonic() < deadline, "the spool was not replayed"
+            time.sleep(0.05)
+    finally:
+        web.terminate()
+        web.wait(10)
+    try:
+        conn = redis.Redis.from_url(server.url, decode_responses=True)
+        late = [f for i, f in conn.xrange(Keys(prefix).click_stream(0))
+                if int(i.split("-")[0]) - int(f["ts"]) > 300]
+        conn.close()
+        assert late, "no click went through the spool: was there an outage at all?"
+        drain_worker(settings)
+        with TestClient(create_app(settings)) as client:
+            rep = client.get("/api/v1/campaigns/bf/report",
+                             headers={"Authorization": f"Bearer {key}"}).json()
+        assert rep["clicks"] + rep["non_human_clicks"] == len(statuses) + 1  # each once
+    finally:
+        server.stop()

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tracker.identity import email_hash, phone_hash
 from tracker.webhooks.shopify import landing_params, parse_shopify
@@ -186,3 +188,35 @@ def test_bad_orders_name_the_field() -> None:
         with pytest.raises(PayloadError) as info:
             parse_shopify("orders/create", doc, "acme", SECRET, "k", "trk_id", "orders/create")
         assert info.value.path == path
+
+
+# -- fuzzing the parsers: anything JSON can hold is a PayloadError or events --------------
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["object", "entry", "changes", "value", "field", "statuses",
+                         "messages", "id", "status", "timestamp", "user_preferences",
+                         "category", "type", "text", "body", "total_price", "currency",
+                         "created_at", "transactions", "order_id", "amount", "kind"]),
+        inner, max_size=6),
+    max_leaves=30)
+
+
+@given(doc=_json)
+def test_whatsapp_parser_never_fails_otherwise(doc: Any) -> None:
+    envelope = {"object": "whatsapp_business_account", "entry": [{"changes": [
+        {"field": "messages", "value": doc}]}]}
+    for candidate in (doc, envelope):
+        try:
+            parse_whatsapp(candidate, "acme", SECRET, DEFAULT_STOP_KEYWORDS)
+        except PayloadError:
+            pass
+
+
+@given(doc=_json, topic=st.sampled_from(["orders/create", "orders/cancelled", "refunds/create",
+                                         "products/update"]))
+def test_shopify_parser_never_fails_otherwise(doc: Any, topic: str) -> None:
+    try:
+        parse_shopify(topic, doc, "acme", SECRET, "k", "trk_id", "orders/create")
+    except PayloadError:
+        pass
