@@ -172,6 +172,8 @@ def cmd_workspace_set(args: argparse.Namespace) -> int:
         body["stop_keywords"] = [k.strip() for k in args.stop_keywords.split(",") if k.strip()]
     if args.respect_dnt is not None:
         body["respect_dnt"] = args.respect_dnt == "yes"
+    if args.raw_retention_days is not None:
+        body["raw_retention_days"] = args.raw_retention_days
     if args.allowed_domains is not None:
         body["allowed_domains"] = [d.strip() for d in args.allowed_domains.split(",")
                                    if d.strip()]
@@ -425,6 +427,8 @@ def parser() -> argparse.ArgumentParser:
     for flag in _SET_FLAGS:
         wset.add_argument("--" + flag.replace("_", "-"), dest=flag)
     wset.add_argument("--stop-keywords", help="comma-separated opt-out keywords")
+    wset.add_argument("--raw-retention-days", type=int,
+                      help="days raw click rows are kept (aggregates stay)")
     wset.add_argument("--allowed-domains",
                       help="comma-separated destination domains links may point to "
                            "(subdomains included); empty: any")

@@ -29,6 +29,8 @@ class Var:
 
 # name, default, meaning. Order is the README's order.
 VARIABLES: tuple[Var, ...] = (
+    Var("TRACKER_ENV", "development", "development or production. Production refuses a "
+        "default or password-less REDIS_URL and a non-https TRACKER_BASE_URL."),
     Var("REDIS_URL", "", "Redis or Valkey (>= 6.2) to use, e.g. redis://host:6379/0. "
         "Empty: `tracker up` starts an embedded redis-server; `serve`/`worker` use "
         "redis://127.0.0.1:6379/0."),
@@ -132,6 +134,7 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 @dataclass(frozen=True)
 class Settings:
+    env: str = "development"
     redis_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -184,10 +187,23 @@ class Settings:
         base_url = get("TRACKER_BASE_URL").strip().rstrip("/")
         if base_url and not base_url.startswith(("http://", "https://")):
             raise SettingsError(f"TRACKER_BASE_URL: expected an http(s) URL, got {base_url!r}")
+        env_name = get("TRACKER_ENV").strip().lower()
+        if env_name not in ("development", "production"):
+            raise SettingsError("TRACKER_ENV: development or production")
+        if env_name == "production":
+            # A production deployment never runs on defaults that only suit a laptop.
+            if not redis_url:
+                raise SettingsError("REDIS_URL: required in production (no default Redis)")
+            if "@" not in redis_url and not redis_url.startswith("unix://"):
+                raise SettingsError("REDIS_URL: needs a password in production "
+                                    "(redis://:PASSWORD@host:6379/0)")
+            if not base_url.startswith("https://"):
+                raise SettingsError("TRACKER_BASE_URL: must be an https URL in production")
         log_level = get("TRACKER_LOG_LEVEL").strip().lower()
         if log_level not in _LOG_LEVELS:
             raise SettingsError(f"TRACKER_LOG_LEVEL: one of {', '.join(_LOG_LEVELS)}")
         return cls(
+            env=env_name,
             redis_url=redis_url,
             host=get("TRACKER_HOST").strip() or "127.0.0.1",
             port=_int("TRACKER_PORT", get("TRACKER_PORT"), 0, 65535),

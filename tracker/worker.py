@@ -100,6 +100,7 @@ class Worker:
         self.stats = Stats()
         self._last_reclaim = 0.0
         self._last_trim = time.monotonic()
+        self._last_sweep = time.monotonic()
         self.joins = Joins(redis, self.keys)
         url = settings.effective_redis_url
         self.fast: FastRedis | None = FastRedis(url) if resp_supported(url) else None
@@ -310,6 +311,35 @@ class Worker:
                                                       approximate=False))
         return removed
 
+    async def sweep_rows(self, now: int | None = None) -> int:
+        """Drop raw click rows past their workspace's retention; aggregates stay.
+
+        A row is also the "already applied" marker of its click, so rows are
+        never dropped sooner than the streams' own retention plus a day: no
+        redelivery can outlive its marker.
+        """
+        now = now if now is not None else time.time_ns() // 1_000_000
+        floor_ms = self.settings.stream_retention_ms + 86_400_000
+        removed = 0
+        for ws in sorted(await self.redis.smembers(self.keys.workspaces())):
+            cfg = await self.config(str(ws))
+            if cfg is None:
+                continue
+            cutoff = now - max(cfg.raw_retention_days * 86_400_000, floor_ms)
+            for campaign in sorted(await self.redis.smembers(
+                    self.keys.workspace_campaigns(str(ws)))):
+                key = self.keys.click_rows(str(ws), str(campaign))
+                cursor = 0
+                while True:
+                    cursor, rows = await self.redis.hscan(key, cursor=cursor, count=1000)
+                    assert isinstance(rows, dict)
+                    old = [k for k, v in rows.items() if json.loads(v)["ts"] < cutoff]
+                    if old:
+                        removed += int(await self.redis.hdel(key, *old))
+                    if cursor == 0:
+                        break
+        return removed
+
     async def run_once(self, block_ms: int | None = None) -> int:
         """One read-process-ack round (and a reclaim when due). Returns entries read."""
         now = time.monotonic()
@@ -319,6 +349,9 @@ class Worker:
         if now - self._last_trim >= 60:
             self._last_trim = now
             await self.trim()
+        if now - self._last_sweep >= 3600:
+            self._last_sweep = now
+            await self.sweep_rows()
         n = 0
         for stream, entries in await self.read(block_ms):
             await self.process(stream, entries)

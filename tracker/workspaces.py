@@ -63,6 +63,7 @@ class WorkspaceConfig:
     stop_keywords: tuple[str, ...] = DEFAULT_STOP_KEYWORDS
     respect_dnt: bool = False
     allowed_domains: tuple[str, ...] = ()  # empty: any destination
+    raw_retention_days: int = 90  # raw click rows; aggregates are kept
 
     @classmethod
     def from_hash(cls, name: str, h: Mapping[str, str]) -> WorkspaceConfig:
@@ -79,6 +80,7 @@ class WorkspaceConfig:
             else DEFAULT_STOP_KEYWORDS,
             respect_dnt=h.get("dnt") == "1",
             allowed_domains=tuple(json.loads(h["domains"])) if h.get("domains") else (),
+            raw_retention_days=int(h.get("retention_days") or 90),
         )
 
     def public(self) -> dict[str, Any]:
@@ -94,6 +96,7 @@ class WorkspaceConfig:
             "stop_keywords": list(self.stop_keywords),
             "respect_dnt": self.respect_dnt,
             "allowed_domains": list(self.allowed_domains),
+            "raw_retention_days": self.raw_retention_days,
         }
 
 
@@ -137,6 +140,10 @@ def settings_update(body: Any) -> dict[str, str]:
                     raise Invalid([FieldError(key, "must be a list of domain names "
                                                    "(empty: any destination)")])
                 out["domains"] = json.dumps(sorted({d.strip().lower() for d in value}))
+            elif key == "raw_retention_days":
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
+                    raise Invalid([FieldError(key, "days from 1 to 3650")])
+                out["retention_days"] = str(value)
             elif key == "respect_dnt":
                 if not isinstance(value, bool):
                     raise Invalid([FieldError(key, "must be true or false")])

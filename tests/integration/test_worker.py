@@ -269,3 +269,23 @@ def test_trim_removes_only_what_was_read_and_acknowledged(
     assert with_worker(settings, finish) == 2
     assert r.xlen(stream) == 0
     assert report(client, auth)["clicks"] == 4  # trimming never changes a number
+
+
+def test_raw_rows_past_retention_go_and_aggregates_stay(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    import time
+
+    client.patch("/api/v1/workspace", headers=auth, json={"raw_retention_days": 30})
+    [a] = links(client, auth, ["a"])
+    for _ in range(3):
+        client.get(f"/{a}", headers={"user-agent": PHONE})
+    with_worker(settings, drain)
+    rows = Keys(prefix).click_rows("acme", "bf")
+    assert r.hlen(rows) == 3
+    now = time.time_ns() // 1_000_000
+    assert with_worker(settings, lambda w: w.sweep_rows(now + 29 * 86_400_000)) == 0
+    assert with_worker(settings, lambda w: w.sweep_rows(now + 31 * 86_400_000)) == 3
+    assert r.hlen(rows) == 0
+    rep = report(client, auth)
+    assert (rep["clicks"], rep["unique_clickers"]) == (3, 1)  # the numbers stay

@@ -59,3 +59,19 @@ def test_readme_lists_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
     listed = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, re.MULTILINE))
     assert listed == {v.name for v in VARIABLES}
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [({}, "REDIS_URL"),
+     ({"REDIS_URL": "redis://redis:6379/0"}, "REDIS_URL"),
+     ({"REDIS_URL": "redis://:s3cret@redis:6379/0"}, "TRACKER_BASE_URL"),
+     ({"REDIS_URL": "redis://:s3cret@redis:6379/0", "TRACKER_BASE_URL": "http://wa.example"},
+      "TRACKER_BASE_URL")],
+)
+def test_production_refuses_defaults(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name}:"):
+        Settings.from_env({"TRACKER_ENV": "production", **env})
+    ok = Settings.from_env({"TRACKER_ENV": "production", "REDIS_URL": "redis://:s@r:6379/0",
+                            "TRACKER_BASE_URL": "https://wa.example"})
+    assert ok.env == "production"
