@@ -245,6 +245,35 @@ def cmd_key(args: argparse.Namespace) -> int:
     return int(code)
 
 
+def cmd_recipient_erase(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .erase import erase_recipient
+    from .store import Store, connect
+
+    settings = _settings()
+
+    async def go() -> dict[str, Any] | None:
+        redis = connect(settings.effective_redis_url)
+        try:
+            store = Store(redis, settings)
+            cfg = await store.workspace_config(args.workspace)
+            if cfg is None:
+                return None
+            done = await erase_recipient(redis, store.keys, args.workspace, args.recipient,
+                                         cfg.hash_secret)
+            return asdict(done)
+        finally:
+            await redis.aclose()
+
+    result = _run(go())
+    if result is None:
+        print(f"tracker: no workspace {args.workspace!r}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
 # -- report -----------------------------------------------------------------------
 async def _report(settings: Settings, ws: str, campaign: str) -> dict[str, Any] | None:
     from .metrics import campaign_report
@@ -443,6 +472,13 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("--scope", choices=["full", "read"], default="full",
                      help="for create: full, or read (reports and exports only)")
     key.set_defaults(func=cmd_key)
+
+    recipient = sub.add_parser("recipient", help="a recipient's personal data")
+    r_sub = recipient.add_subparsers(dest="action", required=True)
+    erase = r_sub.add_parser("erase", help="erase it; every aggregate stays as it was")
+    erase.add_argument("workspace")
+    erase.add_argument("recipient")
+    erase.set_defaults(func=cmd_recipient_erase)
 
     report = sub.add_parser("report", help="print a campaign report")
     report.add_argument("campaign")

@@ -151,6 +151,10 @@ SCHEMAS: dict[str, Any] = {
                   ["key_id", "scope", "api_key"]),
     "KeyList": obj({"keys": {"type": "array", "items": obj(
         {"key_id": STR, "scope": STR, "created_at": TIME}, ["key_id", "scope"])}}, ["keys"]),
+    "Erased": obj({"recipient_pseudonym": STR, "identities": INT, "click_rows": INT,
+                   "links": INT, "stream_entries": INT,
+                   "campaigns": {"type": "array", "items": STR}},
+                  ["recipient_pseudonym"]),
     "WebhookAck": obj({"stored": INT, "duplicates": INT, "ignored": STR},
                       ["stored", "duplicates"]),
 }
@@ -248,6 +252,9 @@ def document() -> dict[str, Any]:
             "post": _op("A new key, shown once; scope full or read", ("201", "NewKey"), 400,
                         401, 403, 422, body="KeyCreate"),
         },
+        "/api/v1/recipients/{recipient}": {"delete": _op(
+            "Erase a recipient's personal data (aggregates stay)", ("200", "Erased"), 401,
+            403, 422, params=[_p("recipient")])},
         "/api/v1/keys/{key_id}": {"delete": _op("Revoke a key at once", ("204", None), 401,
                                                 403, 404, params=[_p("key_id")])},
         "/api/v1/exports/clicks": {"get": {

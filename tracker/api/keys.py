@@ -1,4 +1,6 @@
-"""GET|POST /api/v1/keys, DELETE /api/v1/keys/{key_id}: a workspace's API keys.
+"""Administration with a full key: API keys, and erasing a recipient.
+
+GET|POST /api/v1/keys, DELETE /api/v1/keys/{key_id}: a workspace's API keys.
 
 Keys are scoped (`full`, or `read` for reports and exports only), stored
 only as hashes, and revoked at once. Rotation is create, switch, revoke.
@@ -40,7 +42,27 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def erase(request: Request) -> Response:
+    """DELETE /api/v1/recipients/{recipient}: erase a recipient's personal data."""
+    from dataclasses import asdict
+
+    from ..erase import erase_recipient
+    from ..validation import Invalid, check_id
+    from .common import config
+
+    ws = await workspace(request, manage=True)
+    try:
+        recipient = check_id(request.path_params["recipient"], "recipient")
+    except Invalid as exc:
+        raise invalid(exc.errors) from None
+    store = store_of(request)
+    cfg = await config(request, ws)
+    done = await erase_recipient(store.redis, store.keys, ws, recipient, cfg.hash_secret)
+    return JSONResponse(asdict(done))
+
+
 routes = [
+    Route("/api/v1/recipients/{recipient}", erase, methods=["DELETE"]),
     Route("/api/v1/keys", list_, methods=["GET"]),
     Route("/api/v1/keys", create, methods=["POST"]),
     Route("/api/v1/keys/{key_id}", revoke, methods=["DELETE"]),
