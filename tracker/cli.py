@@ -15,11 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+T = TypeVar("T")
 
 DEFAULT_WORKSPACE = "default"
 _EXAMPLE = json.dumps({"url": "https://shop.example/p", "campaign": "demo", "recipient": "r1"})
@@ -46,6 +51,17 @@ def _apply_flags(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[var] = str(value)
+
+
+async def _with_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `fn` with a Store on a fresh connection, closed afterwards."""
+    from .store import Store, connect
+
+    redis = connect(settings.effective_redis_url)
+    try:
+        return await fn(Store(redis, settings))
+    finally:
+        await redis.aclose()
 
 
 def _run(coro: Any) -> Any:
@@ -130,14 +146,7 @@ async def _worker_status(settings: Settings) -> dict[str, Any]:
 
 # -- workspaces -------------------------------------------------------------------
 async def _create_workspace(settings: Settings, name: str) -> str:
-    from .store import Store, connect
-
-    redis = connect(settings.effective_redis_url)
-    try:
-        store = Store(redis, settings)
-        return await store.create_workspace(name)
-    finally:
-        await redis.aclose()
+    return await _with_store(settings, lambda store: store.create_workspace(name))
 
 
 def cmd_workspace_create(args: argparse.Namespace) -> int:
@@ -184,19 +193,12 @@ def cmd_workspace_set(args: argparse.Namespace) -> int:
             print(f"tracker: --{err.field.replace('_', '-')}: {err.reason}", file=sys.stderr)
         return 2
 
-    async def go() -> dict[str, Any] | None:
-        from .store import Store, connect
+    async def go(store: Store) -> dict[str, Any] | None:
+        if not await store.workspace_exists(args.name):
+            return None
+        return (await store.update_workspace(args.name, fields)).public()
 
-        redis = connect(settings.effective_redis_url)
-        try:
-            store = Store(redis, settings)
-            if not await store.workspace_exists(args.name):
-                return None
-            return (await store.update_workspace(args.name, fields)).public()
-        finally:
-            await redis.aclose()
-
-    public = _run(go())
+    public = _run(_with_store(settings, go))
     if public is None:
         print(f"tracker: no workspace {args.name!r}", file=sys.stderr)
         return 1
@@ -207,37 +209,32 @@ def cmd_workspace_set(args: argparse.Namespace) -> int:
 # -- keys -------------------------------------------------------------------------
 def cmd_key(args: argparse.Namespace) -> int:
     """create | list | revoke | rotate (a new key with the same scope, the old one revoked)."""
-    from .store import Store, connect, hash_key, key_id
+    from .store import hash_key, key_id
 
     settings = _settings()
 
-    async def go() -> tuple[int, Any]:
-        redis = connect(settings.effective_redis_url)
-        try:
-            store = Store(redis, settings)
-            if not await store.workspace_exists(args.workspace):
-                return 1, f"no workspace {args.workspace!r}"
-            if args.action == "list":
-                return 0, await store.list_keys(args.workspace)
-            if args.action == "create":
-                key = await store.add_api_key(args.workspace, args.scope)
-                return 0, {"key_id": key_id(hash_key(key)), "scope": args.scope,
-                           "api_key": key}
-            if not args.key_id:
-                return 2, "give the key id (tracker key list WORKSPACE)"
-            scope = await store.key_scope(args.workspace, args.key_id)
-            if scope is None:
-                return 1, f"no key {args.key_id!r} in workspace {args.workspace!r}"
-            new: dict[str, Any] = {}
-            if args.action == "rotate":
-                key = await store.add_api_key(args.workspace, scope)
-                new = {"key_id": key_id(hash_key(key)), "scope": scope, "api_key": key}
-            await store.revoke_key(args.workspace, args.key_id)
-            return 0, {"revoked": args.key_id, **new}
-        finally:
-            await redis.aclose()
+    async def go(store: Store) -> tuple[int, Any]:
+        if not await store.workspace_exists(args.workspace):
+            return 1, f"no workspace {args.workspace!r}"
+        if args.action == "list":
+            return 0, await store.list_keys(args.workspace)
+        if args.action == "create":
+            key = await store.add_api_key(args.workspace, args.scope)
+            return 0, {"key_id": key_id(hash_key(key)), "scope": args.scope,
+                       "api_key": key}
+        if not args.key_id:
+            return 2, "give the key id (tracker key list WORKSPACE)"
+        scope = await store.key_scope(args.workspace, args.key_id)
+        if scope is None:
+            return 1, f"no key {args.key_id!r} in workspace {args.workspace!r}"
+        new: dict[str, Any] = {}
+        if args.action == "rotate":
+            key = await store.add_api_key(args.workspace, scope)
+            new = {"key_id": key_id(hash_key(key)), "scope": scope, "api_key": key}
+        await store.revoke_key(args.workspace, args.key_id)
+        return 0, {"revoked": args.key_id, **new}
 
-    code, result = _run(go())
+    code, result = _run(_with_store(settings, go))
     if code:
         print(f"tracker: {result}", file=sys.stderr)
     else:
@@ -249,24 +246,18 @@ def cmd_recipient_erase(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from .erase import erase_recipient
-    from .store import Store, connect
 
     settings = _settings()
 
-    async def go() -> dict[str, Any] | None:
-        redis = connect(settings.effective_redis_url)
-        try:
-            store = Store(redis, settings)
-            cfg = await store.workspace_config(args.workspace)
-            if cfg is None:
-                return None
-            done = await erase_recipient(redis, store.keys, args.workspace, args.recipient,
-                                         cfg.hash_secret)
-            return asdict(done)
-        finally:
-            await redis.aclose()
+    async def go(store: Store) -> dict[str, Any] | None:
+        cfg = await store.workspace_config(args.workspace)
+        if cfg is None:
+            return None
+        done = await erase_recipient(store.redis, store.keys, args.workspace, args.recipient,
+                                     cfg.hash_secret)
+        return asdict(done)
 
-    result = _run(go())
+    result = _run(_with_store(settings, go))
     if result is None:
         print(f"tracker: no workspace {args.workspace!r}", file=sys.stderr)
         return 1
@@ -277,19 +268,16 @@ def cmd_recipient_erase(args: argparse.Namespace) -> int:
 # -- report -----------------------------------------------------------------------
 async def _report(settings: Settings, ws: str, campaign: str) -> dict[str, Any] | None:
     from .metrics import campaign_report
-    from .store import Store, connect
 
-    redis = connect(settings.effective_redis_url)
-    try:
-        store = Store(redis, settings)
+    async def go(store: Store) -> dict[str, Any] | None:
         if not await store.campaign_known(ws, campaign):
             return None
         cfg = await store.workspace_config(ws)
         agg, links, recipients, meta = await store.campaign_counts(ws, campaign)
         window = cfg.attribution_window_h if cfg else 120
         return campaign_report(campaign, agg, links, recipients, meta, window)
-    finally:
-        await redis.aclose()
+
+    return await _with_store(settings, go)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -351,14 +339,7 @@ def _default_key(settings: Settings, data_dir: Path) -> str:
 
 
 async def _new_key(settings: Settings, ws: str) -> str:
-    from .store import Store, connect
-
-    redis = connect(settings.effective_redis_url)
-    try:
-        key: str = await Store(redis, settings).add_api_key(ws)
-        return key
-    finally:
-        await redis.aclose()
+    return await _with_store(settings, lambda store: store.add_api_key(ws))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
