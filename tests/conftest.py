@@ -122,6 +122,7 @@ def drain_worker(settings: Settings) -> None:
             await worker.prepare()
             while await worker.run_once(block_ms=None):
                 pass
+            await worker.publish_stats()
             assert worker.stats.invalid == 0
         finally:
             await conn.aclose()

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import openapi, pixel
+from . import openapi, pixel, prometheus
 from .api import campaigns as campaigns_api
 from .api import exports as exports_api
 from .api import intake as intake_api
@@ -24,6 +24,7 @@ from .api import reports as reports_api
 from .api import workspace as workspace_api
 from .intake import Intake
 from .problems import Problem
+from .prometheus import WebMetrics
 from .redirect import Front, Redirector
 from .resp import FastRedis
 from .settings import Settings
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> Front:
             *webhook_routes.routes,
             *pixel.routes,
             *openapi.routes,
+            *prometheus.routes,
         ],
         exception_handlers={
             Problem: _problem,
@@ -126,4 +128,5 @@ def create_app(settings: Settings) -> Front:
     )
     app.state.settings = settings
     app.state.redirector = None
-    return Front(app, lambda: app.state.redirector)
+    app.state.web_metrics = WebMetrics()
+    return Front(app, lambda: app.state.redirector, app.state.web_metrics)

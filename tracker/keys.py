@@ -119,6 +119,10 @@ class Keys:
     def event_stream(self, partition: int) -> str:
         return f"{self.prefix}:{{p{partition}}}:events"
 
+    def worker_stats(self) -> str:
+        """consumer -> its counters (JSON), published by each worker for /metrics."""
+        return f"{self.prefix}:workers"
+
     def dead_letters(self) -> str:
         """Entries the worker gave up on, with their error: for a person to look at."""
         return f"{self.prefix}:dead"

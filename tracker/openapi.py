@@ -297,6 +297,8 @@ def document() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "Redis answers", "security": [],
                             "responses": {"200": {"description": "ready"},
                                           "503": {"description": "not ready"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
+                             "responses": {"200": {"description": "text format 0.0.4"}}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
         "/docs": {"get": {"summary": "This document for people", "security": [],

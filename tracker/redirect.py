@@ -36,6 +36,7 @@ from redis.exceptions import NoScriptError, RedisError
 from .clientip import anonymise, client_ip
 from .keys import Keys
 from .links import looks_like_code, redirect_parts
+from .prometheus import WebMetrics
 from .ratelimit import TokenBucket, unlimited
 from .resp import FastRedis, RespError
 from .resp import supported as resp_supported
@@ -363,9 +364,11 @@ async def _html(
 class Front:
     """Routes ``GET|HEAD /{code}`` to the redirector, everything else to `app`."""
 
-    def __init__(self, app: ASGIApp, redirector: Callable[[], Redirector | None]) -> None:
+    def __init__(self, app: ASGIApp, redirector: Callable[[], Redirector | None],
+                 metrics: WebMetrics | None = None) -> None:
         self.app = app
         self.redirector = redirector
+        self.metrics = metrics or WebMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -374,11 +377,22 @@ class Front:
             if looks_like_code(code) and code not in RESERVED_CODES:
                 redirector = self.redirector()
                 if redirector is not None:
-                    await redirector(scope, receive, send)
+                    started = time.perf_counter()
+                    status = 0
+
+                    async def counted(message: Message) -> None:
+                        nonlocal status
+                        if message["type"] == "http.response.start":
+                            status = message["status"]
+                        await send(message)
+
+                    await redirector(scope, receive, counted)
+                    self.metrics.redirect(status, time.perf_counter() - started)
                     return
             elif path == "/px.gif":
                 redirector = self.redirector()
                 if redirector is not None:
+                    self.metrics.pixels += 1
                     await redirector.pixel(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -358,12 +358,19 @@ class Worker:
             n += len(entries)
         return n
 
+    async def publish_stats(self) -> None:
+        s = self.stats
+        await self.redis.hset(self.keys.worker_stats(), self.consumer, json.dumps({
+            "read": s.read, "applied": s.applied, "duplicates": s.duplicates,
+            "invalid": s.invalid, "dead": s.dead, "reclaimed": s.reclaimed}))
+
     async def run(self, stop: asyncio.Event) -> None:
         await self.prepare()
         log.info("worker %s reading %s", self.consumer, ", ".join(self.streams()))
         while not stop.is_set():
             try:
                 await self.run_once(self.settings.worker_block_ms)
+                await self.publish_stats()
             except (RedisError, OSError) as exc:
                 log.warning("worker round failed (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1)
