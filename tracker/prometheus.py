@@ -24,6 +24,7 @@ from .store import Store
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_CAP = 10_000  # Redis 6.2 has no lag field: we count up to this many unread entries
+WORKER_COUNTERS = ("read", "applied", "duplicates", "invalid", "dead", "reclaimed")
 
 
 class WebMetrics:
@@ -74,7 +75,7 @@ async def _streams(store: Store) -> list[str]:
 async def _workers(store: Store) -> list[str]:
     out: list[str] = []
     stats: dict[str, str] = await store.redis.hgetall(store.keys.worker_stats())  # type: ignore[assignment]
-    for name in ("read", "applied", "duplicates", "invalid", "dead", "reclaimed"):
+    for name in WORKER_COUNTERS:
         out.append(f"# TYPE tracker_worker_{name}_total counter")
         for consumer, text in sorted(stats.items()):
             out.append(_line(f"tracker_worker_{name}_total", json.loads(text).get(name, 0),
