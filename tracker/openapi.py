@@ -229,7 +229,8 @@ def document() -> dict[str, Any]:
                                   "refunded, net")])},
         "/api/v1/campaigns/{campaign}/breakdown": {"get": _op(
             "Clicks, orders and revenue by a dimension", ("200", "Breakdown"), *AUTH_ERRORS,
-            params=[*CAMPAIGN, _q("by", "link, device, os, browser, hour_of_day, weekday"),
+            params=[*CAMPAIGN, _q("by", "link, utm_content, device, os, browser, hour_of_day, "
+                                        "weekday"),
                     RANGE[2]])},
         "/api/v1/campaigns/{campaign}/orders": {"get": _op(
             "Attributed orders", ("200", "AttributedOrders"), 401, 404, params=CAMPAIGN)},

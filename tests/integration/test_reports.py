@@ -185,3 +185,21 @@ def test_stale_shopify_deliveries_are_never_counted(client: TestClient, auth: di
     drain_worker(settings)
     [order] = get(client, auth, "/api/v1/campaigns/bf/orders")["orders"]
     assert order["order_id"] == "2"  # the replayed delivery of order 1 was not counted
+
+
+def test_breakdown_by_utm_content(client: TestClient, auth: dict[str, str],
+                                  settings: Settings) -> None:
+    made = []
+    for content in ("hero", "hero", "footer", None):
+        body: dict[str, Any] = {"url": "https://s.example/", "campaign": "bf",
+                                "recipient": f"r{len(made)}"}
+        if content:
+            body["utm"] = {"content": content}
+        made.append(client.post("/api/v1/links", headers=auth, json=body).json()["code"])
+    for code in made:
+        client.get(f"/{code}", headers={"user-agent": PHONE})
+    drain_worker(settings)
+    rows = {r["value"]: r for r in get(client, auth, "/api/v1/campaigns/bf/breakdown",
+                                       by="utm_content")["rows"]}
+    assert {k: v["clicks"] for k, v in rows.items()} == {"hero": 2, "footer": 1, "(none)": 1}
+    assert rows["hero"]["unique_clickers"] == 2

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
@@ -53,7 +54,7 @@ routes = [Route("/api/v1/campaigns/{campaign:path}/report", report, methods=["GE
 
 
 # -- time series, breakdowns, attributed orders (aggregates only) -----------------------
-BREAKDOWNS = ("link", "device", "os", "browser", "hour_of_day", "weekday")
+BREAKDOWNS = ("link", "utm_content", "device", "os", "browser", "hour_of_day", "weekday")
 MAX_RANGE_DAYS = 400
 
 
@@ -117,15 +118,32 @@ async def breakdown(request: Request) -> Response:
         raise invalid([FieldError("by", f"one of {', '.join(BREAKDOWNS)}")])
     store = store_of(request)
     rows: dict[str, dict[str, Any]] = defaultdict(dict)
-    if by == "link":
+    if by in ("link", "utm_content"):
         raw = await store.redis.hgetall(store.keys.link_aggregates(ws, campaign))
+        label: dict[str, str] = {}
+        if by == "utm_content":
+            # The links' own utm_content (one read per link: per-link counters
+            # are O(links) anyway); links without one are grouped as "(none)".
+            codes = sorted({str(k).partition(":")[0] for k in raw})
+            pipe = store.redis.pipeline(transaction=False)
+            for code in codes:
+                pipe.hget(store.keys.link(code), "u")
+            for code, url in zip(codes, await pipe.execute(), strict=True):
+                content = parse_qs(urlsplit(url or "").query).get("utm_content", [""])[0]
+                label[code] = content or "(none)"
+        money: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
         for key, value in raw.items():
             code, _, metric = str(key).partition(":")
+            name = label.get(code, code)
             if metric.startswith(("gross:", "refunded:")):
                 kind, _, cur = metric.partition(":")
-                rows[code].setdefault(kind, {})[cur] = from_micro(int(value))
+                money[name].setdefault(kind, {})
+                money[name][kind][cur] = money[name][kind].get(cur, 0) + int(value)
             else:
-                rows[code][metric] = int(value)
+                rows[name][metric] = rows[name].get(metric, 0) + int(value)
+        for name, kinds in money.items():
+            for kind, per_cur in kinds.items():
+                rows[name][kind] = {cur: from_micro(v) for cur, v in per_cur.items()}
     elif by in ("device", "os", "browser"):
         counters, *_ = await store.campaign_counts(ws, campaign)
         for name, count in counters.items():
@@ -137,9 +155,9 @@ async def breakdown(request: Request) -> Response:
         for key, value in raw.items():
             name, _, hour = str(key).rpartition(":")
             local = datetime.fromtimestamp(int(hour) * 3600, tz)
-            label = str(local.hour) if by == "hour_of_day" else local.strftime("%A")
+            when = str(local.hour) if by == "hour_of_day" else local.strftime("%A")
             if name in ("clicks", "orders", "non_human_clicks"):
-                rows[label][name] = rows[label].get(name, 0) + int(value)
+                rows[when][name] = rows[when].get(name, 0) + int(value)
     return JSONResponse({"campaign": campaign, "by": by,
                          "rows": [{"value": k, **v} for k, v in sorted(rows.items())]})
 
