@@ -383,6 +383,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"  workspace      {DEFAULT_WORKSPACE}\n"
             f"  api key        {key}\n"
             f"try: curl -s -H 'Authorization: Bearer {key}' "
+            f"-H 'Content-Type: application/json' "
             f"-d '{_EXAMPLE}' http://{settings.host}:{settings.port}/api/v1/links",
             flush=True,
         )
