@@ -210,22 +210,24 @@ class Redirector:
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
         self.limit = TokenBucket(settings.ip_rate, settings.ip_burst)
         self._pixel_turn = 0
+        self._wait = 0.0  # seconds the last over-limit client must wait (one event loop)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Answer one redirect; returns the status sent (for /metrics)."""
         code = scope["path"][1:]
         head = scope["method"] == "HEAD"
         ua, ref, lang, xff, _ = _header_values(scope)
-        if await self._limited(scope, xff, head, send):
-            return
-        ip = self._ip(scope, xff)
+        peer = self._peer(scope, xff)
+        if self._over_limit(peer):
+            return await self._too_many(peer, head, send)
+        ip = anonymise(peer, self.settings.ipv4_prefix, self.settings.ipv6_prefix)
         now_ms = time.time_ns() // 1_000_000
         click_id = new_click_id()
         click = ["code", code, "ts", str(now_ms), "id", click_id, "method", scope["method"],
                  "ua", ua, "ref", ref, "lang", lang, "ip", ip]
         entry = self.cache.get(code, time.monotonic())
         if entry is not None:
-            await self._cached(entry, code, click, now_ms, click_id, head, send)
-            return
+            return await self._cached(entry, code, click, now_ms, click_id, head, send)
         try:
             reply = await self.commit.call(
                 "EVALSHA", Scripts.redirect_miss.sha, 2, self.keys.link(code),
@@ -245,8 +247,7 @@ class Redirector:
             return await self._unavailable(code, head, send, exc)
         state = int(reply[0])
         if state == 0:
-            await _html(send, 404, PAGE_404, head)
-            return
+            return await _html(send, 404, PAGE_404, head)
         ws, campaign, recipient, url, expires = reply[1:6]
         prefix, suffix = redirect_parts(url, self.param)
         self.cache.put(code, CachedLink(
@@ -254,52 +255,46 @@ class Redirector:
             int(expires) if expires else None, state == 2, time.monotonic(),
         ))
         if state == 1:
-            await _redirect(send, prefix + click_id + suffix, head)
-        else:
-            await _html(send, 410, PAGE_410, head)
+            return await _redirect(send, prefix + click_id + suffix, head)
+        return await _html(send, 410, PAGE_410, head)
 
-    async def _unavailable(self, code: str, head: bool, send: Send, exc: Exception) -> None:
+    async def _unavailable(self, code: str, head: bool, send: Send, exc: Exception) -> int:
         log.warning("redis unavailable (%s); uncached link %s answered 503", exc, code)
-        await _html(send, 503, PAGE_503, head, extra=[(b"retry-after", b"5")])
+        return await _html(send, 503, PAGE_503, head, extra=[(b"retry-after", b"5")])
 
-    async def _limited(self, scope: Scope, xff: str | None, head: bool, send: Send) -> bool:
-        """429 for a client over its rate (the full address, never stored)."""
+    def _peer(self, scope: Scope, xff: str | None) -> str:
+        """The client's full address: for rate limits only, never stored."""
         client = scope.get("client")
-        peer = client_ip(client[0] if client else "", xff, self.settings.trusted_proxies)
-        if unlimited(peer):
-            return False
-        wait = self.limit.wait(peer, time.monotonic())
-        if not wait:
-            return False
-        await _html(send, 429, PAGE_429, head,
-                    extra=[(b"retry-after", str(max(1, round(wait))).encode())])
-        return True
+        return client_ip(client[0] if client else "", xff, self.settings.trusted_proxies)
 
-    def _ip(self, scope: Scope, xff: str | None) -> str:
-        client = scope.get("client")
-        peer = client[0] if client else ""
-        return anonymise(
-            client_ip(peer, xff, self.settings.trusted_proxies),
-            self.settings.ipv4_prefix,
-            self.settings.ipv6_prefix,
-        )
+    def _over_limit(self, peer: str) -> bool:
+        self._wait = 0.0 if unlimited(peer) else self.limit.wait(peer, time.monotonic())
+        return self._wait > 0
+
+    async def _too_many(self, peer: str, head: bool, send: Send) -> int:
+        retry = str(max(1, round(self._wait))).encode()
+        return await _html(send, 429, PAGE_429, head, extra=[(b"retry-after", retry)])
 
     async def pixel(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /px.gif: the redirect's tracking step with a GIF for an answer.
 
         The query string is stored as it came, unparsed: the worker reads it.
         The shop's page never waits on us for long and never sees an error:
-        if Redis fails, the event waits in memory like a click does.
+        if Redis fails, the event goes to the spool like a click does.
         """
         ua, ref, _, xff, dnt = _header_values(scope)
-        if await self._limited(scope, xff, scope["method"] == "HEAD", send):
+        peer = self._peer(scope, xff)
+        if self._over_limit(peer):
+            await self._too_many(peer, scope["method"] == "HEAD", send)
             return
         now = str(time.time_ns() // 1_000_000)
         query = scope.get("query_string", b"")[:4096].decode("latin-1")
         self._pixel_turn = (self._pixel_turn + 1) % self.settings.partitions
         stream = self.keys.event_stream(self._pixel_turn)
         entry = ["type", "pixel", "ws", "", "src", "pixel", "key", "", "ts", now, "rcv", now,
-                 "d", query, "ua", ua, "ref", ref, "ip", self._ip(scope, xff), "dnt", dnt]
+                 "d", query, "ua", ua, "ref", ref, "ip",
+                 anonymise(peer, self.settings.ipv4_prefix, self.settings.ipv6_prefix),
+                 "dnt", dnt]
         try:
             await self.commit.call("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *entry)
         except (RedisError, OSError, RespError):
@@ -313,10 +308,9 @@ class Redirector:
     async def _cached(
         self, entry: CachedLink, code: str, click: list[str], now_ms: int,
         click_id: str, head: bool, send: Send,
-    ) -> None:
+    ) -> int:
         if entry.disabled or (entry.expires_at is not None and entry.expires_at <= now_ms):
-            await _html(send, 410, PAGE_410, head)
-            return
+            return await _html(send, 410, PAGE_410, head)
         click += ["ws", entry.ws, "campaign", entry.campaign, "recipient", entry.recipient]
         stream = self.keys.click_stream_for(code)
         try:
@@ -324,7 +318,7 @@ class Redirector:
         except (RedisError, OSError, RespError):
             # The recipient still lands on the shop; the click waits on disk.
             self._spool(stream, click)
-        await _redirect(send, entry.prefix + click_id + entry.suffix, head)
+        return await _redirect(send, entry.prefix + click_id + entry.suffix, head)
 
     def _spool(self, stream: str, fields: list[str]) -> None:
         self.spool.append(stream, fields)
@@ -339,7 +333,7 @@ class Redirector:
         self.spool.start_replay(self._replay_one)
 
 
-async def _redirect(send: Send, location: str, head: bool) -> None:
+async def _redirect(send: Send, location: str, head: bool) -> int:
     await send({
         "type": "http.response.start",
         "status": 302,
@@ -347,18 +341,20 @@ async def _redirect(send: Send, location: str, head: bool) -> None:
                     (b"content-length", b"0")],
     })
     await send({"type": "http.response.body", "body": b""})
+    return 302
 
 
 async def _html(
     send: Send, status: int, page: bytes, head: bool,
     extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
+) -> int:
     headers = [(b"content-type", b"text/html; charset=utf-8"), _NO_STORE,
                (b"content-length", str(len(page)).encode())]
     if extra:
         headers += extra
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else page})
+    return status
 
 
 class Front:
@@ -378,15 +374,7 @@ class Front:
                 redirector = self.redirector()
                 if redirector is not None:
                     started = time.perf_counter()
-                    status = 0
-
-                    async def counted(message: Message) -> None:
-                        nonlocal status
-                        if message["type"] == "http.response.start":
-                            status = message["status"]
-                        await send(message)
-
-                    await redirector(scope, receive, counted)
+                    status = await redirector(scope, receive, send)
                     self.metrics.redirect(status, time.perf_counter() - started)
                     return
             elif path == "/px.gif":
