@@ -203,3 +203,19 @@ def test_breakdown_by_utm_content(client: TestClient, auth: dict[str, str],
                                        by="utm_content")["rows"]}
     assert {k: v["clicks"] for k, v in rows.items()} == {"hero": 2, "footer": 1, "(none)": 1}
     assert rows["hero"]["unique_clickers"] == 2
+
+
+def test_a_workspace_that_respects_dnt_drops_the_pixel_events_that_ask(
+    client: TestClient, auth: dict[str, str], settings: Settings
+) -> None:
+    [link] = client.post("/api/v1/links/batch", headers=auth, json={
+        "url": "https://s.example/", "campaign": "bf", "recipients": ["a"]}).json()["links"]
+    loc = client.get(f"/{link['code']}", headers={"user-agent": PHONE}).headers["location"]
+    cid = parse_qs(urlsplit(loc).query)["trk_id"][0]
+    client.patch("/api/v1/workspace", headers=auth, json={"respect_dnt": True})
+    for oid, headers in (("1", {"sec-gpc": "1"}), ("2", {"dnt": "1"}), ("3", {})):
+        client.get(f"/px.gif?w=acme&e=purchase&oid={oid}&v=10.00&cur=EUR&cid={cid}",
+                   headers=headers)
+    drain_worker(settings)
+    orders = get(client, auth, "/api/v1/campaigns/bf/orders")["orders"]
+    assert [o["order_id"] for o in orders] == ["3"]  # only the one that did not ask
