@@ -279,21 +279,29 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
         pipe.execute()
         svc.start_worker()
         # The clock starts at the first delivery, not at the process start
-        # (imports and start-up are not throughput).
+        # (imports and start-up are not throughput). Both waits are bounded: a
+        # worker that never starts must fail the run, not hang it.
+        deadline = time.monotonic() + 60
         while r.xinfo_groups(stream)[0]["last-delivered-id"] == "0-0":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not start reading")
             time.sleep(0.005)
         started = time.monotonic()
+        deadline = started + 600
         while True:
             group = r.xinfo_groups(stream)[0]
             if group["pending"] == 0 and \
                     group["last-delivered-id"] == r.xinfo_stream(stream)["last-generated-id"]:
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not drain the stream in 10 minutes")
             time.sleep(0.02)
         rate = sizes.worker_clicks / (time.monotonic() - started)
         r.close()
+    ratio = (f"{rate / redirect_rps:.2f}x the redirect's best rate" if redirect_rps
+             else "(run with the redirect benchmark for the ratio)")
     rows.append(["worker: clicks drained by one process (30 % previews)",
-                 f"{rate:,.0f} clicks/s", "",
-                 f"{rate / redirect_rps:.2f}x the redirect's best rate"])
+                 f"{rate:,.0f} clicks/s", "", ratio])
 
 
 # -- 3. link creation -------------------------------------------------------------------------
@@ -405,7 +413,7 @@ def main() -> int:
             else:
                 rows.append(["redirect", "skipped", "", "wrk is missing: apt-get install wrk"])
         if args.only in (None, "worker"):
-            bench_worker(tmp, sizes, rows, redirect_rps or float("nan"))
+            bench_worker(tmp, sizes, rows, redirect_rps)
         if args.only in (None, "links"):
             bench_links(tmp, sizes, rows)
         if args.only in (None, "reports"):

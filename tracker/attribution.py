@@ -294,6 +294,11 @@ STATUS_BITS = {"sent": 1, "delivered": 2, "read": 4, "failed": 8}
 
 def message_state(bits: int) -> tuple[int, bool]:
     """(rank, failed): rank 3 read, 2 delivered, 1 sent, 0 none; read implies
-    delivered; failed only if the message never got past sent."""
+    delivered; failed only if the message never got past sent.
+
+    The rule, stated and table-tested here; scripts/apply_status.lua applies
+    the same rule atomically in Redis (the arrival-order test checks them end
+    to end).
+    """
     rank = 3 if bits & 4 else 2 if bits & 2 else 1 if bits & 1 else 0
     return rank, bool(bits & 8) and rank < 2

@@ -38,9 +38,6 @@ from .validation import (
 TYPES = ("message", "status", "reply", "opt_out", "opt_in", "order", "order_cancelled",
          "refund", "pixel")
 STATUSES = ("sent", "delivered", "read", "failed")
-# Rank of a message status: a message's state is its highest rank seen, so
-# statuses arriving out of order (read before delivered) end in the same state.
-STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3}
 MAX_DISCOUNT_CODES = 20
 
 

@@ -25,8 +25,8 @@ import hashlib
 import zlib
 from dataclasses import dataclass
 
+# The consumer group of every stream, clicks and events alike.
 CLICK_GROUP = "workers"
-EVENT_GROUP = "workers"
 
 
 def _esc(part: str) -> str:

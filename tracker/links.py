@@ -157,8 +157,3 @@ def redirect_parts(url: str, param: str) -> tuple[str, str]:
     else:
         sep = "&"
     return f"{base}{sep}{param}=", (hash_ + fragment if hash_ else "")
-
-
-def with_click_id(url: str, param: str, click_id: str) -> str:
-    prefix, suffix = redirect_parts(url, param)
-    return prefix + click_id + suffix

@@ -182,6 +182,13 @@ def _op(summary: str, ok: tuple[str, str | None], *errors: int, body: str | None
     return op
 
 
+def _export(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    """A streamed export: one row a line, NDJSON or CSV."""
+    op = _op(summary, ("200", None), 401, 404, 422, params=params)
+    op["responses"]["200"]["content"] = {"application/x-ndjson": {}, "text/csv": {}}
+    return op
+
+
 def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": schema or STR}
@@ -258,20 +265,10 @@ def document() -> dict[str, Any]:
             403, 422, params=[_p("recipient")])},
         "/api/v1/keys/{key_id}": {"delete": _op("Revoke a key at once", ("204", None), 401,
                                                 403, 404, params=[_p("key_id")])},
-        "/api/v1/exports/clicks": {"get": {
-            **_op("Raw clicks: NDJSON, or CSV with Accept: text/csv", ("200", None), 401,
-                  404, 422, params=export_params),
-            "responses": {"200": {"description": "one row a line", "content": {
-                "application/x-ndjson": {}, "text/csv": {}}},
-                **{str(s): {"description": "a problem", "content": PROBLEM}
-                   for s in (401, 404, 422)}}}},
-        "/api/v1/exports/orders": {"get": {
-            **_op("Attributed orders: NDJSON, or CSV", ("200", None), 401, 404, 422,
-                  params=export_params),
-            "responses": {"200": {"description": "one row a line", "content": {
-                "application/x-ndjson": {}, "text/csv": {}}},
-                **{str(s): {"description": "a problem", "content": PROBLEM}
-                   for s in (401, 404, 422)}}}},
+        "/api/v1/exports/clicks": {"get": _export(
+            "Raw clicks: NDJSON, or CSV with Accept: text/csv", export_params)},
+        "/api/v1/exports/orders": {"get": _export(
+            "Attributed orders: NDJSON, or CSV with Accept: text/csv", export_params)},
         "/webhooks/whatsapp/{workspace}": {
             "get": _op("Meta's verification handshake (hub.mode, hub.verify_token, "
                        "hub.challenge)", ("200", None), 403, 404, secure=False,

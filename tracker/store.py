@@ -200,18 +200,13 @@ class Store:
         assert config is not None
         return config
 
-    async def key_for(self, api_key: str) -> tuple[str, str] | None:
-        """(workspace, scope) of a key, or None.
+    async def key_use(self, api_key: str) -> tuple[str, str, int] | None:
+        """(workspace, scope, requests this minute) in one round trip: the key's
+        record and its per-minute counter (a fixed window, gone after 2 minutes).
 
         Looked up by the key's SHA-256: a timing difference can only reveal
         something about a hash, never about a key.
         """
-        found = await self.key_use(api_key)
-        return found[:2] if found else None
-
-    async def key_use(self, api_key: str) -> tuple[str, str, int] | None:
-        """(workspace, scope, requests this minute) in one round trip: the key's
-        record and its per-minute counter (a fixed window, gone after 2 minutes)."""
         digest = hash_key(api_key)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(self.keys.api_key(digest), ["ws", "scope"])

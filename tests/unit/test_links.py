@@ -15,7 +15,6 @@ from tracker.links import (
     new_code,
     normalise_destination,
     redirect_parts,
-    with_click_id,
 )
 
 DEFAULTS = {"source": "whatsapp", "medium": "message", "campaign": "bf24"}
@@ -179,8 +178,7 @@ def test_merge_utm_properties(
         ("https://s.example/p?", "https://s.example/p?trk_id=CID"),
     ],
 )
-def test_with_click_id(url: str, expected: str) -> None:
-    assert with_click_id(url, "trk_id", "CID") == expected
+def test_the_click_id_goes_last_in_the_query(url: str, expected: str) -> None:
     prefix, suffix = redirect_parts(url, "trk_id")
     assert prefix + "CID" + suffix == expected
 

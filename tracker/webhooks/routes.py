@@ -8,6 +8,7 @@ sender tries again later. A bad signature is a 401 and nothing is stored.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -56,13 +57,21 @@ async def whatsapp_verify(request: Request) -> Response:
     raise Problem(403, "Forbidden", "hub.mode or hub.verify_token does not match.")
 
 
+async def _signed_body(request: Request, secret: str, source: str, header: str,
+                       valid: Callable[[str, bytes, str | None], bool]) -> bytes:
+    """The raw body, within the webhook size limit, if its signature holds; else a 401."""
+    body = await raw_body(request, settings_of(request).webhook_max_body)
+    if not secret:
+        raise Problem(401, "Unauthorized", f"This workspace has no {source} secret set.")
+    if not valid(secret, body, request.headers.get(header)):
+        raise Problem(401, "Unauthorized", f"{header} does not match the body.")
+    return body
+
+
 async def whatsapp_receive(request: Request) -> Response:
     cfg = await _workspace(request)
-    body = await raw_body(request, settings_of(request).webhook_max_body)
-    if not cfg.whatsapp_app_secret:
-        raise Problem(401, "Unauthorized", "This workspace has no WhatsApp app secret set.")
-    if not valid_meta(cfg.whatsapp_app_secret, body, request.headers.get("x-hub-signature-256")):
-        raise Problem(401, "Unauthorized", "X-Hub-Signature-256 does not match the body.")
+    body = await _signed_body(request, cfg.whatsapp_app_secret, "WhatsApp app",
+                              "X-Hub-Signature-256", valid_meta)
     try:
         events = parse_whatsapp(parse_json(body), cfg.name, cfg.hash_secret, cfg.stop_keywords)
     except PayloadError as exc:
@@ -73,11 +82,8 @@ async def whatsapp_receive(request: Request) -> Response:
 
 async def shopify_receive(request: Request) -> Response:
     cfg = await _workspace(request)
-    body = await raw_body(request, settings_of(request).webhook_max_body)
-    if not cfg.shopify_secret:
-        raise Problem(401, "Unauthorized", "This workspace has no Shopify secret set.")
-    if not valid_shopify(cfg.shopify_secret, body, request.headers.get("x-shopify-hmac-sha256")):
-        raise Problem(401, "Unauthorized", "X-Shopify-Hmac-Sha256 does not match the body.")
+    body = await _signed_body(request, cfg.shopify_secret, "Shopify", "X-Shopify-Hmac-Sha256",
+                              valid_shopify)
     topic = request.headers.get("x-shopify-topic", "")
     if not topic:
         raise Problem(400, "Bad request", "X-Shopify-Topic is missing.",
