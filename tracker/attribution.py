@@ -43,15 +43,18 @@ class ClickRef:
     code: str
     ts: int
     human: bool = True
+    # (device, os, browser) of the click, so orders can be broken down by them
+    classes: tuple[str, str, str] = ("", "", "")
 
     def encode(self) -> str:
         return "\x1f".join([self.campaign, self.recipient, self.code, str(self.ts),
-                            "1" if self.human else "0"])
+                            "1" if self.human else "0", *self.classes])
 
     @classmethod
     def decode(cls, click_id: str, text: str) -> ClickRef:
-        campaign, recipient, code, ts, human = text.split("\x1f")
-        return cls(click_id, campaign, recipient, code, int(ts), human == "1")
+        campaign, recipient, code, ts, human, *rest = text.split("\x1f")
+        classes = (rest[0], rest[1], rest[2]) if len(rest) == 3 else ("", "", "")
+        return cls(click_id, campaign, recipient, code, int(ts), human == "1", classes)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class Attribution:
     click_ts: int
     method: str  # "click_id" | "last_click"
     hours: int  # whole hours from click to order
+    classes: tuple[str, str, str] = ("", "", "")  # the click's device, os, browser
 
     def as_json(self) -> dict[str, Any]:
         return {"campaign": self.campaign, "recipient": self.recipient,
@@ -196,7 +200,7 @@ def attribute(order: OrderState, own_clicks: Iterable[ClickRef],
     if hours >= window_h:
         return None
     return Attribution(chosen.campaign, chosen.recipient, chosen.click_id, chosen.code,
-                       chosen.ts, method, hours)
+                       chosen.ts, method, hours, chosen.classes)
 
 
 def micro(amount: str | Decimal) -> int:
@@ -238,7 +242,8 @@ def order_contribution(order: OrderState, attr: Attribution | None,
     gross = micro(order.total)
     refunded = min(micro(order.refunded()), gross)
     at = order.ts // HOUR_MS  # the hour the order was placed, for time series
-    counters = {
+    cur = order.currency
+    counters: dict[str, int] = {
         f"@orders:{at}": 1,
         f"@gross:{order.currency}:{at}": gross,
         f"@refunded:{order.currency}:{at}": refunded,
@@ -250,7 +255,18 @@ def order_contribution(order: OrderState, attr: Attribution | None,
         f"orders_in:{order.currency}:{h}": 1,
         f"gross:{order.currency}:{h}": gross,
         f"refunded:{order.currency}:{h}": refunded,
+        # by order hour and hours from click: a report over a range, any window
+        f"%orders:{h}:{at}": 1,
+        f"%orders_by:{attr.method}:{h}:{at}": 1,
+        f"%orders_in:{cur}:{h}:{at}": 1,
+        f"%gross:{cur}:{h}:{at}": gross,
+        f"%refunded:{cur}:{h}:{at}": refunded,
     }
+    for name, value in zip(("device", "os", "browser"), attr.classes, strict=True):
+        if value:
+            counters[f"#{name}={value}:orders"] = 1
+            counters[f"#{name}={value}:gross:{cur}"] = gross
+            counters[f"#{name}={value}:refunded:{cur}"] = refunded
     row = {
         "order_id": order.order_id, "ts": order.ts, "amount": order.total,
         "currency": order.currency, "refunded": from_micro(refunded),
@@ -260,17 +276,40 @@ def order_contribution(order: OrderState, attr: Attribution | None,
     return Contribution({k: v for k, v in counters.items() if v}, {}, row)
 
 
-def converter_contribution(hours: Sequence[int]) -> Contribution:
-    """A recipient with attributed orders converts at their quickest order's hour."""
-    if not hours:
+def converter_contribution(orders: Sequence[tuple[int, int | None]]) -> Contribution:
+    """A recipient with attributed orders converts once.
+
+    `orders`: (hours from click, order hour) of each of their attributed
+    orders. For a window of W hours they convert if an order came less than W
+    hours after its click ("converters:<h>" at the quickest order's hours),
+    and, in a report over a time range, at the hour of their earliest such
+    order. That hour depends on W, so it is kept as a staircase over the
+    hours from click ("%converters:<h>:<hour>"): summing the entries with
+    h < W leaves exactly +1 at the earliest qualifying order's hour.
+    """
+    if not orders:
         return EMPTY
-    return Contribution({f"converters:{min(hours)}": 1})
+    counters: dict[str, int] = {f"converters:{min(h for h, _ in orders)}": 1}
+    earliest: int | None = None
+    for h, at in sorted(orders, key=lambda o: (o[0], o[1] if o[1] is not None else -1)):
+        if at is None or (earliest is not None and at >= earliest):
+            continue
+        counters[f"%converters:{h}:{at}"] = counters.get(f"%converters:{h}:{at}", 0) + 1
+        if earliest is not None:
+            key = f"%converters:{h}:{earliest}"
+            counters[key] = counters.get(key, 0) - 1
+        earliest = at
+    return Contribution({k: v for k, v in counters.items() if v})
 
 
-def engagement_contribution(kind: str, recipient: str) -> Contribution:
-    """A reply or an opt-out, counted once and by distinct recipient."""
+def engagement_contribution(kind: str, recipient: str, ts: int | None = None) -> Contribution:
+    """A reply or an opt-out: counted by distinct recipient in the campaign's
+    totals, and per event at its hour in the time series."""
     name = {"reply": "replies", "opt_out": "opt_outs", "opt_in": "opt_ins"}[kind]
-    return Contribution({name: 1}, {name: recipient} if recipient else {})
+    counters = {name: 1}
+    if ts is not None:
+        counters[f"@{name}:{ts // HOUR_MS}"] = 1
+    return Contribution(counters, {name: recipient} if recipient else {})
 
 
 def last_message_before(messages: Sequence[tuple[int, str]], ts: int,

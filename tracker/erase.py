@@ -160,6 +160,7 @@ async def erase_recipient(redis: Redis, keys: Keys, ws: str, recipient: str,
             if await redis.sismember(key, recipient):
                 await _rename_member(redis, key, recipient, p)
                 touched = True
+        await _rename_field(redis, keys.first_clicks(ws, campaign), recipient, p)
         lclk = keys.link_clickers(ws, campaign)
         cursor = 0
         while True:

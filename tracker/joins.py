@@ -28,6 +28,7 @@ from redis.exceptions import NoScriptError, WatchError
 
 from .attribution import (
     EMPTY,
+    HOUR_MS,
     STATUS_BITS,
     ClickRef,
     Contribution,
@@ -66,6 +67,7 @@ class Status:
     message_id: str
     bits: int
     recipient: str
+    sent_ms: int | None = None  # the send log's time, for the time series
 
 
 Effect = Ensure | Status
@@ -187,13 +189,17 @@ class Joins:
             cv_writes: dict[str, str] = {}
             for p in sorted(pairs):
                 stored = json.loads(await pipe.hget(k.converters(ws), p) or "{}")
+                # order id -> [hours from click, order hour] (a bare number:
+                # stored before order hours were kept)
                 hours = dict(stored.get("orders", {}))
                 hours.pop(order_id, None)
-                if p == pair and attr is not None:
-                    hours[order_id] = attr.hours
+                if p == pair and attr is not None and state.ts is not None:
+                    hours[order_id] = [attr.hours, state.ts // HOUR_MS]
                 c, r = p.split(US, 1)
+                pairs_of = [(int(v[0]), int(v[1])) if isinstance(v, list) else (int(v), None)
+                            for v in hours.values()]
                 cv_effects, cv_fields = _fact_effects(
-                    ws, f"cv:{r}", stored, c, converter_contribution(list(hours.values())))
+                    ws, f"cv:{r}", stored, c, converter_contribution(pairs_of))
                 effects += cv_effects
                 cv_writes[p] = json.dumps({**cv_fields, "orders": hours}, sort_keys=True)
             pipe.multi()
@@ -237,7 +243,8 @@ class Joins:
             return parked, facts, orders
 
         parked, facts, orders = await self._txn(ws, body)
-        effects: list[Effect] = [Status(ws, campaign, message_id, parked | bits, recipient)]
+        effects: list[Effect] = [Status(ws, campaign, message_id, parked | bits, recipient,
+                                         ts)]
         for fact in sorted(facts):
             effects += await self.engagement(ws, fact, cfg)
         for order_id in sorted(orders):
@@ -251,8 +258,8 @@ class Joins:
         k = self.keys
         known = await self.redis.hget(k.message_index(ws), message_id)
         if known:
-            campaign, recipient, _ = str(known).split(US)
-            return [Status(ws, campaign, message_id, bits, recipient)]
+            campaign, recipient, sent = str(known).split(US)
+            return [Status(ws, campaign, message_id, bits, recipient, int(sent))]
         if data.get("campaign") and data.get("recipient"):
             # biz_opaque_callback_data named them: as good as the send log.
             return await self.message(ws, message_id, str(data["campaign"]),
@@ -264,9 +271,9 @@ class Joins:
             # message registered meanwhile cannot miss this status.
             found = await pipe.hget(k.message_index(ws), message_id)
             if found:
-                campaign, recipient, _ = str(found).split(US)
+                campaign, recipient, sent = str(found).split(US)
                 pipe.multi()
-                return [Status(ws, campaign, message_id, bits, recipient)]
+                return [Status(ws, campaign, message_id, bits, recipient, int(sent))]
             old = int(await pipe.hget(k.parked(ws), message_id) or 0)
             pipe.multi()
             pipe.hset(k.parked(ws), message_id, old | bits)
@@ -315,7 +322,8 @@ class Joins:
                         sent = [(int(score), str(v).split(US)[0])
                                 for (_, score), v in zip(ids, vals, strict=True) if v]
                         campaign = last_message_before(sent, ts, cfg.attribution_window_h) or ""
-            contrib = engagement_contribution(info["kind"], recipient) if campaign else EMPTY
+            contrib = (engagement_contribution(info["kind"], recipient, int(info["ts"]))
+                       if campaign else EMPTY)
             effects, fields = _fact_effects(ws, f"e:{key}", rec, campaign, contrib)
             pipe.multi()
             pipe.hset(fkey, mapping={**fields, "info": json.dumps(info, sort_keys=True)})
@@ -373,15 +381,18 @@ async def apply_effects(redis: Redis, keys: Keys, effects: Sequence[Effect]) -> 
         pipe = redis.pipeline(transaction=False)
         for e in effects:
             if isinstance(e, Ensure):
-                pipe.evalsha(Scripts.ensure.sha, 6, keys.contributions(e.ws, e.campaign),
+                pipe.evalsha(Scripts.ensure.sha, 7, keys.contributions(e.ws, e.campaign),
                              keys.aggregates(e.ws, e.campaign), keys.set_counts(e.ws, e.campaign),
                              keys.order_rows(e.ws, e.campaign), keys.series(e.ws, e.campaign),
                              keys.link_aggregates(e.ws, e.campaign),
+                             keys.order_lags(e.ws, e.campaign),
                              e.fact, e.version, e.contribution)
             else:
-                pipe.evalsha(Scripts.apply_status.sha, 3, keys.message_bits(e.ws, e.campaign),
+                hour = "" if e.sent_ms is None else str(e.sent_ms // HOUR_MS)
+                pipe.evalsha(Scripts.apply_status.sha, 4, keys.message_bits(e.ws, e.campaign),
                              keys.aggregates(e.ws, e.campaign), keys.recipients(e.ws, e.campaign),
-                             e.message_id, e.bits, e.recipient)
+                             keys.series(e.ws, e.campaign), e.message_id, e.bits, e.recipient,
+                             hour)
                 pipe.sadd(keys.workspace_campaigns(e.ws), e.campaign)
         results = await pipe.execute(raise_on_error=False)
         errors = [r for r in results if isinstance(r, Exception)]

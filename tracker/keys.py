@@ -109,8 +109,13 @@ class Keys:
         return f"{self._campaign(ws, campaign)}:lagg"
 
     def link_clickers(self, ws: str, campaign: str) -> str:
-        """Set of "code recipient": unique clickers of each link."""
+        """Set of "code recipient" (and "device=<d> recipient" etc.): unique
+        clickers of each link, device, os and browser."""
         return f"{self._campaign(ws, campaign)}:lclk"
+
+    def first_clicks(self, ws: str, campaign: str) -> str:
+        """recipient -> unix hour of their earliest human click."""
+        return f"{self._campaign(ws, campaign)}:fch"
 
     # -- events (issue: intake) ----------------------------------------------------
     def event_partition(self, key: str) -> int:
@@ -202,6 +207,11 @@ class Keys:
     def series(self, ws: str, campaign: str) -> str:
         """Counters per hour (unix hour): clicks, orders, revenue over time."""
         return f"{self._campaign(ws, campaign)}:series"
+
+    def order_lags(self, ws: str, campaign: str) -> str:
+        """Order counters by order hour and whole hours from click to order
+        ("<metric>:<lag>:<hour>"): a report over a time range, any window."""
+        return f"{self._campaign(ws, campaign)}:lag"
 
     def message_bits(self, ws: str, campaign: str) -> str:
         return f"{self._campaign(ws, campaign)}:msgs"

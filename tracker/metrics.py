@@ -10,6 +10,13 @@ Order counters are kept per whole hour from click to order, so a report can
 take any attribution window up to the workspace's maximum without
 reprocessing: an order counts in a window of W hours if it came less than W
 hours after its click.
+
+A report over a time range [from, to) is built from hourly counters (see
+`range_aggregates`) into the same shape as the campaign's totals, so one
+function computes both. Each event counts at its own hour: messages at
+their send hour with the state they reached, clicks at the click, clickers
+at their first click, orders and revenue at the order. Adjacent ranges
+therefore add up to the whole campaign.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from .attribution import MICRO, from_micro
+from .attribution import HOUR_MS, MICRO, from_micro
 from .money import fmt
 
 NON_HUMAN_KINDS = ("preview", "bot", "head")
@@ -46,6 +53,57 @@ DEFINITIONS = {
     "refunded": "refunds of attributed orders, per currency",
     "net_revenue": "gross_revenue minus refunded",
 }
+
+
+RANGE_DEFINITIONS = {
+    "messages": "messages sent in the range (by the send log's time)",
+    "sent": "messages sent in the range whose highest status reached sent",
+    "delivered": "messages sent in the range that were delivered (whenever that happened)",
+    "read": "messages sent in the range that were read",
+    "failed": "messages sent in the range that failed and never got past sent",
+    "clicks": "human clicks in the range",
+    "unique_clickers": "recipients whose first human click fell in the range",
+    "anonymous_clicks": "human clicks on campaign-wide links in the range",
+    "non_human_clicks": "requests by link-preview fetchers, bots and HEAD in the range",
+    "replies": "attributed replies received in the range (each reply, not distinct "
+               "recipients)",
+    "opt_outs": "attributed opt-outs received in the range (each event)",
+    "orders": "attributed orders placed in the range, within the window",
+    "converters": "recipients whose earliest attributed order in the window was placed in "
+                  "the range",
+    "gross_revenue": "total of attributed orders placed in the range, per currency",
+    "refunded": "refunds (whenever made) of those orders, per currency",
+    "recipients": "distinct recipients of the whole campaign (not limited to the range)",
+}
+
+# Series names folded into a range report (others are for time series only).
+_SERIES = ("messages", "sent", "delivered", "read", "failed", "clicks", "unique_clickers",
+           "anonymous_clicks", "non_human_clicks", "replies", "opt_outs", "opt_ins")
+
+
+def range_aggregates(series: Mapping[str, int], lags: Mapping[str, int], start_ms: int,
+                     end_ms: int) -> dict[str, int]:
+    """The campaign's counters for the hours in [start, end), in the shape of
+    its totals. An hour counts if it starts inside the range.
+
+    `series`: "<name>:<unix hour>" counters; `lags`: order counters
+    "<metric>:<hours from click>:<unix hour>".
+    """
+    first, last = -(-start_ms // HOUR_MS), -(-end_ms // HOUR_MS)  # hours h: start <= h*H < end
+    out: dict[str, int] = defaultdict(int)
+    for key, value in series.items():
+        name, _, hour = key.rpartition(":")
+        if not value or not first <= int(hour) < last:
+            continue
+        if name in ("replies", "opt_outs", "opt_ins"):
+            out[f"unique:{name}"] += value
+        elif name in _SERIES or name.startswith("non_human:"):
+            out[name] += value
+    for key, value in lags.items():
+        name, _, hour = key.rpartition(":")
+        if value and first <= int(hour) < last:
+            out[name] += value
+    return dict(out)
 
 
 def rate(counts: Mapping[str, int], numerator: str, denominator: str) -> dict[str, Any]:
@@ -88,7 +146,10 @@ def campaign_report(
     recipients: int,
     meta: Mapping[str, str] | None = None,
     window_h: int = 120,
+    period: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The full KPI set; `period` (from, to) marks `agg` as a range's counters
+    (`range_aggregates`) and says so in the report."""
     meta = meta or {}
 
     def in_window(prefix: str) -> int:
@@ -145,10 +206,13 @@ def campaign_report(
         net = Decimal(gross.get(spend_cur, 0) - refunded.get(spend_cur, 0)) / MICRO
         rocs["value"] = round(float(net / spend), 6)
         rocs["currency"] = spend_cur
+    definitions = DEFINITIONS if period is None else {**DEFINITIONS, **RANGE_DEFINITIONS}
     return {
         "campaign": campaign,
         "name": meta.get("name") or None,
         "window": f"{window_h}h",
+        "from": period[0] if period else None,
+        "to": period[1] if period else None,
         **counts,
         "orders_by": {m: by_method.get(m, 0) for m in METHODS},
         "non_human": {k: agg.get(f"non_human:{k}", 0) for k in NON_HUMAN_KINDS},
@@ -163,10 +227,11 @@ def campaign_report(
         "opt_out_rate": rate(counts, "opt_outs", "delivered"),
         "conversion_rate": rate(counts, "converters", "delivered"),
         "rocs": rocs,
-        "clicks_by": {
+        # over a range: see the breakdown report (whole campaign) instead
+        "clicks_by": None if period else {
             "device": _prefixed(agg, "device:"),
             "os": _prefixed(agg, "os:"),
             "browser": _prefixed(agg, "browser:"),
         },
-        "definitions": DEFINITIONS,
+        "definitions": definitions,
     }

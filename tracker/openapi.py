@@ -115,7 +115,8 @@ SCHEMAS: dict[str, Any] = {
         "respect_dnt": {"type": "boolean"},
     }, ["workspace", "whatsapp_app_secret_set", "shopify_secret_set"]),
     "Report": obj({
-        "campaign": STR, "window": STR,
+        "campaign": STR, "window": STR, "from": NTIME, "to": NTIME,
+        "clicks_by": {"type": ["object", "null"]},
         **{k: INT for k in ("links", "recipients", "messages", "sent", "delivered", "read",
                             "failed", "clicks", "unique_clickers", "anonymous_clicks",
                             "non_human_clicks", "replies", "opt_outs", "opt_ins", "orders",
@@ -138,8 +139,15 @@ SCHEMAS: dict[str, Any] = {
                                                                  ["start"])}},
                       ["campaign", "interval", "tz", "buckets"]),
     "Breakdown": obj({"campaign": STR, "by": STR,
-                      "rows": {"type": "array", "items": obj({"value": STR}, ["value"])}},
-                     ["campaign", "by", "rows"]),
+                      "tz": STR,
+                      "rows": {"type": "array", "items": obj({
+                          "value": STR, "clicks": INT, "unique_clickers": INT, "orders": INT,
+                          "non_human_clicks": INT,
+                          **{k: {"type": "object", "additionalProperties": MONEY}
+                             for k in ("gross", "refunded", "net")}},
+                          ["value", "clicks", "unique_clickers", "orders", "gross", "refunded",
+                           "net"])}},
+                     ["campaign", "by", "tz", "rows"]),
     "AttributedOrders": obj({"campaign": STR, "orders": {"type": "array", "items": obj({
         "order_id": STR, "ordered_at": TIME, "amount": MONEY, "currency": STR,
         "refunded": MONEY, "attributed_by": {"enum": ["click_id", "last_click"]},
@@ -200,13 +208,17 @@ def _p(name: str) -> dict[str, Any]:
 
 CAMPAIGN = [_p("campaign")]
 WINDOW = _q("window", 'attribution window up to the workspace\'s: "24h", "5d" or hours')
-RANGE = [_q("from", "ISO 8601 start", TIME), _q("to", "ISO 8601 end", TIME),
-         _q("tz", "IANA time zone, e.g. Europe/Berlin")]
+RANGE = [_q("from", "start: an ISO 8601 date-time (without an offset: in tz) or a date "
+                    "(its midnight in tz)"),
+         _q("to", "end, exclusive: an ISO 8601 date-time, or a date (that day included)"),
+         _q("tz", "IANA time zone, e.g. Europe/Berlin; default UTC")]
 AUTH_ERRORS = (401, 404, 422)
 
 
 def document() -> dict[str, Any]:
-    export_params = [_q("campaign", "one campaign; default all"), *RANGE[:2],
+    export_params = [_q("campaign", "one campaign; default all"),
+                     _q("from", "ISO 8601 start, with an offset", TIME),
+                     _q("to", "ISO 8601 end, with an offset", TIME),
                      _q("cursor", "resume at a row's cursor")]
     paths: dict[str, Any] = {
         "/api/v1/links": {"post": _op("Create a link", ("201", "Link"), 400, 401, 413, 415,
@@ -223,12 +235,13 @@ def document() -> dict[str, Any]:
         "/api/v1/campaigns": {"get": _op(
             "Campaigns with headline KPIs", ("200", "CampaignList"), 401, 422,
             params=[_q("sort", "a KPI, - for descending"), _q("limit", "1 to 200"),
-                    _q("cursor", "next_cursor of the previous page"), WINDOW])},
+                    _q("cursor", "next_cursor of the previous page"), WINDOW, *RANGE])},
         "/api/v1/campaigns/{campaign}": {"put": _op(
             "Create or update a campaign (name, spend)", ("200", "Campaign"), 400, 401, 422,
             body="CampaignPut", params=CAMPAIGN)},
         "/api/v1/campaigns/{campaign}/report": {"get": _op(
-            "The full KPI set", ("200", "Report"), *AUTH_ERRORS, params=[*CAMPAIGN, WINDOW])},
+            "The full KPI set: the whole campaign, or the events in a time range",
+            ("200", "Report"), *AUTH_ERRORS, params=[*CAMPAIGN, WINDOW, *RANGE])},
         "/api/v1/campaigns/{campaign}/timeseries": {"get": _op(
             "Buckets over time in a time zone", ("200", "Timeseries"), *AUTH_ERRORS,
             params=[*CAMPAIGN, _q("interval", "hour or day"), *RANGE,
@@ -243,7 +256,7 @@ def document() -> dict[str, Any]:
             "Attributed orders", ("200", "AttributedOrders"), 401, 404, params=CAMPAIGN)},
         "/api/v1/compare": {"get": _op(
             "Reports side by side", ("200", "Compare"), 401, 422,
-            params=[_q("campaigns", "2 to 20 campaign ids, comma-separated"), WINDOW])},
+            params=[_q("campaigns", "2 to 20 campaign ids, comma-separated"), WINDOW, *RANGE])},
         "/api/v1/messages": {"post": _op("Register sent messages (the send log)",
                                          ("202", "Accepted"), 400, 401, 413, 415, 422,
                                          body="Messages")},

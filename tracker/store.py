@@ -443,6 +443,16 @@ class Store:
         agg, links, recipients, meta = await pipe.execute()
         return {k: int(v) for k, v in agg.items()}, int(links), int(recipients), meta
 
+    async def campaign_series(self, ws: str, campaign: str
+                              ) -> tuple[dict[str, int], dict[str, int]]:
+        """(hourly counters, order counters by hours from click and order hour)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.series(ws, campaign))
+        pipe.hgetall(self.keys.order_lags(ws, campaign))
+        series, lags = await pipe.execute()
+        return ({str(k): int(v) for k, v in series.items()},
+                {str(k): int(v) for k, v in lags.items()})
+
     async def campaign_known(self, ws: str, campaign: str) -> bool:
         return bool(await self.redis.sismember(self.keys.workspace_campaigns(ws), campaign))
 

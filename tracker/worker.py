@@ -84,6 +84,7 @@ def click_effect(keys: Keys, click: Click) -> tuple[list[str], list[str]]:
             keys.clickers(ws, campaign),
             keys.link_clickers(ws, campaign),
             keys.series(ws, campaign),
+            keys.first_clicks(ws, campaign),
         ],
         [click.id, row, client.kind, click.code, click.recipient,
          client.device, client.os, client.browser, str(click.ts // 3_600_000)],
@@ -169,7 +170,8 @@ class Worker:
             calls.append((keys, args))
             if args[2] == "human":
                 joins[click.ws].append(ClickRef(click.id, click.campaign, click.recipient,
-                                                click.code, click.ts))
+                                                click.code, click.ts, True,
+                                                (args[5], args[6], args[7])))
         if calls:
             results = await self._apply(calls)
             for res in results:

@@ -147,7 +147,8 @@ async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]]) -> dict
             report["window_24h"] = campaign_report(campaign, agg, links, recipients, meta,
                                                    24)["orders"]
             for name, key in (("series", keys.series(WS, campaign)),
-                              ("per_link", keys.link_aggregates(WS, campaign))):
+                              ("per_link", keys.link_aggregates(WS, campaign)),
+                              ("lags", keys.order_lags(WS, campaign))):
                 counters = await conn.hgetall(key)  # type: ignore[misc]
                 # a counter that went up and back down is the same as one never touched
                 report[name] = {k: v for k, v in counters.items() if v != "0"}
@@ -189,6 +190,19 @@ def test_the_canonical_order_gives_the_expected_numbers(redis_url: str) -> None:
     hour = (T0 + 5 * HOUR_MS) // HOUR_MS
     assert a["series"][f"orders:{hour}"] == "1"  # o1, placed at T0 + 5 h
     assert a["per_link"]["coder1A:orders"] == "1" and a["per_link"]["coder1A:clicks"] == "2"
+    # a range report's counters: messages at their send hour with the state they
+    # reached, each clicker at their first click, orders by hours from click
+    h0 = T0 // HOUR_MS
+    assert {k: a["series"].get(f"{k}:{h0}") for k in
+            ("messages", "sent", "delivered", "read", "failed")} == \
+        {"messages": "6", "sent": "5", "delivered": "5", "read": "3", "failed": "1"}
+    assert b["series"][f"delivered:{h0 + 24}"] == "2"
+    assert {k: v for k, v in a["series"].items() if k.startswith("unique_clickers:")} == \
+        {f"unique_clickers:{h0 + 1}": "1", f"unique_clickers:{h0 + 3}": "1",
+         f"unique_clickers:{h0 + 4}": "1"}
+    assert a["lags"][f"orders:4:{hour}"] == "1" and a["lags"][f"converters:4:{hour}"] == "1"
+    assert a["per_link"]["device=mobile:unique_clickers"] == "3"
+    assert a["per_link"]["os=Android:orders"] == "2"
 
 
 REFERENCE: dict[str, Any] = {}

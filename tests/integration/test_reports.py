@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import drain_worker
@@ -53,8 +54,16 @@ def test_orders_timeseries_and_breakdowns(client: TestClient, auth: dict[str, st
     assert by_link[links[0]["code"]]["clicks"] == 1
     assert by_link[links[0]["code"]]["gross"] == {"EUR": "89.90"}
     assert by_link[links[1]["code"]]["non_human_clicks"] == 1
-    by_device = get(client, auth, "/api/v1/campaigns/bf/breakdown", by="device")["rows"]
-    assert by_device == [{"value": "mobile", "clicks": 1}]
+    eur = {"EUR": "89.90"}
+    for by, value in (("device", "mobile"), ("os", "iOS")):
+        rows = get(client, auth, "/api/v1/campaigns/bf/breakdown", by=by)["rows"]
+        assert rows == [{"value": value, "clicks": 1, "unique_clickers": 1, "orders": 1,
+                         "gross": eur, "refunded": {"EUR": "0.00"}, "net": eur}], by
+    hours = get(client, auth, "/api/v1/campaigns/bf/breakdown", by="hour_of_day",
+                tz="Asia/Kolkata")["rows"]
+    assert sum(r["clicks"] for r in hours) == 1 and sum(r["orders"] for r in hours) == 1
+    assert sum(r["unique_clickers"] for r in hours) == 1
+    assert sum(r.get("non_human_clicks", 0) for r in hours) == 1
 
 
 def test_report_parameters_are_validated(client: TestClient, auth: dict[str, str]) -> None:
@@ -69,6 +78,11 @@ def test_report_parameters_are_validated(client: TestClient, auth: dict[str, str
         ("timeseries", {"metrics": "clicks,vibes"}, "metrics"),
         ("timeseries", {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
         ("breakdown", {"by": "colour"}, "by"),
+        ("breakdown", {"by": "hour_of_day", "tz": "Berlin"}, "tz"),
+        ("report", {"from": "yesterday"}, "from"),
+        ("report", {"to": "2026-13-01"}, "to"),
+        ("report", {"from": "2026-01-02", "to": "2026-01-01"}, "from"),
+        ("report", {"from": "2026-01-01", "tz": "Mars/Olympus"}, "tz"),
     ]:
         res = client.get(f"/api/v1/campaigns/bf/{path}", headers=auth, params=params)
         assert res.status_code == 422, (path, params)
@@ -76,6 +90,39 @@ def test_report_parameters_are_validated(client: TestClient, auth: dict[str, str
         assert res.json()["errors"][0]["field"] == field
     assert client.get("/api/v1/campaigns/bf/report", headers=auth,
                       params={"window": "24h"}).json()["window"] == "24h"
+
+
+@pytest.mark.parametrize(("value", "name", "tz", "expected"), [
+    ("2026-11-01", "from", "Europe/Berlin", "2026-10-31T23:00:00+00:00"),
+    ("2026-11-01", "to", "Europe/Berlin", "2026-11-01T23:00:00+00:00"),  # the day included
+    ("2026-10-25", "to", "Europe/Berlin", "2026-10-25T23:00:00+00:00"),  # a 25-hour day
+    ("2026-03-29", "to", "Europe/Berlin", "2026-03-29T22:00:00+00:00"),  # a 23-hour day
+    ("2026-11-01T09:30:00", "from", "Asia/Kolkata", "2026-11-01T04:00:00+00:00"),
+    ("2026-11-01T09:30:00Z", "from", "Asia/Kolkata", "2026-11-01T09:30:00+00:00"),
+])
+def test_range_edges_are_read_in_the_time_zone(value: str, name: str, tz: str,
+                                                expected: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from tracker.api.reports import local_time
+    got = local_time(value, name, ZoneInfo(tz))
+    assert datetime.fromtimestamp(got / 1000, UTC).isoformat() == expected
+
+
+def test_a_report_over_a_range(client: TestClient, auth: dict[str, str],
+                               settings: Settings) -> None:
+    links = client.post("/api/v1/links/batch", headers=auth, json={
+        "url": "https://s.example/", "campaign": "bf", "recipients": ["a"]}).json()["links"]
+    client.get(f"/{links[0]['code']}", headers={"user-agent": PHONE})
+    drain_worker(settings)
+    now = datetime.now(UTC)
+    today = get(client, auth, "/api/v1/campaigns/bf/report", tz="Pacific/Kiritimati",
+                **{"from": (now - timedelta(hours=2)).isoformat()})
+    assert (today["clicks"], today["unique_clickers"]) == (1, 1)
+    assert today["from"] and today["to"] and today["clicks_by"] is None
+    before = get(client, auth, "/api/v1/campaigns/bf/report",
+                 **{"from": "2020-01-01", "to": (now - timedelta(hours=2)).isoformat()})
+    assert (before["clicks"], before["unique_clickers"], before["recipients"]) == (0, 0, 1)
 
 
 def test_exports_reconcile_with_the_report(client: TestClient, auth: dict[str, str],

@@ -18,7 +18,7 @@ import redis
 from starlette.testclient import TestClient
 
 from tests.conftest import drain_worker
-from tests.simulation import CAMPAIGN, Simulation, drained, wait_until
+from tests.simulation import CAMPAIGN, Simulation, drained, iso, wait_until
 from tracker.keys import Keys
 from tracker.settings import Settings
 
@@ -33,9 +33,39 @@ def report(client: TestClient, auth: dict[str, str], window: str = "") -> dict[s
     return body
 
 
+ADDITIVE = ("messages", "sent", "delivered", "read", "failed", "clicks", "unique_clickers",
+            "anonymous_clicks", "non_human_clicks", "orders", "converters")
+
+
+def ranged(client: TestClient, auth: dict[str, str], start: str, end: str,
+           window: str = "") -> dict[str, Any]:
+    params = {"from": start, "to": end, **({"window": window} if window else {})}
+    res = client.get(f"/api/v1/campaigns/{CAMPAIGN}/report", headers=auth, params=params)
+    assert res.status_code == 200, res.text
+    body: dict[str, Any] = res.json()
+    return body
+
+
+def check_ranges(sim: Simulation, client: TestClient, auth: dict[str, str],
+                 rep: dict[str, Any], window: str = "") -> None:
+    """A range holding everything equals the totals; adjacent ranges add up to them."""
+    whole = ranged(client, auth, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", window)
+    assert {k: whole[k] for k in ADDITIVE} == {k: rep[k] for k in ADDITIVE}
+    assert whole["revenue"] == rep["revenue"] and whole["orders_by"] == rep["orders_by"]
+    assert whole["non_human"] == rep["non_human"]
+    assert whole["from"] == "2000-01-01T00:00:00.000Z"
+    for hours in (0, 1, 3, 30):
+        cut = iso(sim.start + hours * 3600)
+        a = ranged(client, auth, "2000-01-01T00:00:00Z", cut, window)
+        b = ranged(client, auth, cut, "2100-01-01T00:00:00Z", window)
+        assert {k: a[k] + b[k] for k in ADDITIVE} == {k: rep[k] for k in ADDITIVE}, hours
+
+
 def check(sim: Simulation, client: TestClient, auth: dict[str, str]) -> None:
     rep = report(client, auth)
     assert Simulation.actual(rep) == sim.expected()
+    check_ranges(sim, client, auth, rep)
+    check_ranges(sim, client, auth, report(client, auth, "24h"), "24h")
     assert report(client, auth, "24h")["orders"] == sim.truth.orders_24h
     # the seed material's typical rates, as a sanity check of the simulation itself
     assert 0.95 < rep["delivery_rate"]["value"] < 0.99

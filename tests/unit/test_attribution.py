@@ -78,6 +78,10 @@ def test_order_contribution() -> None:
         # the time series, by the hour the order was placed
         f"@orders:{at}": 1, f"@gross:EUR:{at}": micro("50.00"),
         f"@refunded:EUR:{at}": micro("20.00"),
+        # by hours from click and order hour (a report over a range)
+        f"%orders:10:{at}": 1, f"%orders_by:click_id:10:{at}": 1,
+        f"%orders_in:EUR:10:{at}": 1, f"%gross:EUR:10:{at}": micro("50.00"),
+        f"%refunded:EUR:10:{at}": micro("20.00"),
         # per link
         "#codea:orders": 1, "#codea:gross:EUR": micro("50.00"),
         "#codea:refunded:EUR": micro("20.00"),
@@ -95,8 +99,38 @@ def test_order_contribution() -> None:
 
 
 def test_converters_count_at_the_quickest_order() -> None:
-    assert converter_contribution([30, 4, 12]).counters == {"converters:4": 1}
+    c = converter_contribution([(30, 100), (4, 120), (12, 90)]).counters
+    assert {k: v for k, v in c.items() if not k.startswith("%")} == {"converters:4": 1}
     assert converter_contribution([]) == EMPTY
+    # stored before order hours were kept: totals only
+    assert converter_contribution([(30, None), (4, None)]).counters == {"converters:4": 1}
+
+
+def _converter_hour(orders: list[tuple[int, int]], window: int) -> int | None:
+    """Brute force: the hour of the earliest order inside the window."""
+    inside = [at for h, at in orders if h < window]
+    return min(inside) if inside else None
+
+
+@pytest.mark.parametrize("orders", [
+    [(30, 100), (4, 120), (12, 90)],
+    [(0, 5)],
+    [(3, 50), (3, 40), (7, 60), (1, 70), (9, 10)],
+    [(2, 10), (2, 10), (5, 10)],
+])
+def test_converter_staircase_gives_the_earliest_order_hour_in_any_window(
+        orders: list[tuple[int, int]]) -> None:
+    stairs = {k: v for k, v in converter_contribution(orders).counters.items()
+              if k.startswith("%")}
+    for window in range(0, 40):
+        by_hour: dict[int, int] = {}
+        for key, n in stairs.items():
+            _, h, at = key.split(":")
+            if int(h) < window:
+                by_hour[int(at)] = by_hour.get(int(at), 0) + n
+        live = {at: n for at, n in by_hour.items() if n}
+        want = _converter_hour(orders, window)
+        assert live == ({} if want is None else {want: 1}), window
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,10 @@ from starlette.routing import Route
 
 from ..clock import iso_ms
 from ..messages import campaign_spec
-from ..metrics import campaign_report
 from ..problems import invalid
 from ..validation import FieldError, Invalid, check_id
 from .common import config, json_body, store_of, workspace
-from .reports import window_of
+from .reports import build_report, period_of, window_of
 
 
 def _campaign_json(campaign: str, meta: dict[str, str]) -> dict[str, Any]:
@@ -65,14 +64,12 @@ def _sort_value(row: dict[str, Any], key: str) -> tuple[int, Any]:
 
 
 async def _reports(request: Request, ws: str, names: list[str]) -> list[dict[str, Any]]:
+    """Reports of the same window and time range (?window=&from=&to=&tz=)."""
     cfg = await config(request, ws)
     window = window_of(request, cfg)
+    period = period_of(request)
     store = store_of(request)
-    out = []
-    for name in names:
-        agg, links, recipients, meta = await store.campaign_counts(ws, name)
-        out.append(campaign_report(name, agg, links, recipients, meta, window))
-    return out
+    return [await build_report(store, ws, name, window, period) for name in names]
 
 
 async def list_(request: Request) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,10 +15,11 @@ from starlette.routing import Route
 
 from ..attribution import from_micro
 from ..clock import iso_ms, now_ms
-from ..metrics import campaign_report
+from ..metrics import campaign_report, range_aggregates
 from ..problems import Problem, invalid
 from ..series import INTERVALS, METRICS, timeseries
-from ..validation import FieldError, Invalid, parse_time
+from ..store import Store
+from ..validation import FieldError, Invalid
 from ..workspaces import WorkspaceConfig, parse_window_hours
 from .common import config, store_of, workspace
 
@@ -38,16 +39,37 @@ def window_of(request: Request, cfg: WorkspaceConfig) -> int:
     return hours
 
 
+def period_of(request: Request) -> tuple[int, int] | None:
+    """?from=&to=&tz= of a report: None for the whole campaign."""
+    q = request.query_params
+    if "from" not in q and "to" not in q:
+        return None
+    return _range(request, _tz(request), default_days=None)
+
+
+async def build_report(store: Store, ws: str, campaign: str, window: int,
+                       period: tuple[int, int] | None) -> dict[str, Any]:
+    """The campaign's report: from its totals, or over a range from its hourly
+    counters (both O(1) in the number of clicks and events)."""
+    agg, links, recipients, meta = await store.campaign_counts(ws, campaign)
+    if period is None:
+        return campaign_report(campaign, agg, links, recipients, meta, window)
+    series, lags = await store.campaign_series(ws, campaign)
+    ranged = range_aggregates(series, lags, *period)
+    return campaign_report(campaign, ranged, links, recipients, meta, window,
+                           (iso_ms(period[0]), iso_ms(period[1])))
+
+
 async def report(request: Request) -> Response:
     ws = await workspace(request)
     cfg = await config(request, ws)
     campaign = request.path_params["campaign"]
     window = window_of(request, cfg)
+    period = period_of(request)
     store = store_of(request)
     if not await store.campaign_known(ws, campaign):
         raise Problem(404, "Not found", f"No campaign {campaign!r} in this workspace.")
-    agg, links, recipients, meta = await store.campaign_counts(ws, campaign)
-    return JSONResponse(campaign_report(campaign, agg, links, recipients, meta, window))
+    return JSONResponse(await build_report(store, ws, campaign, window, period))
 
 
 routes = [Route("/api/v1/campaigns/{campaign:path}/report", report, methods=["GET"])]
@@ -66,16 +88,40 @@ def _tz(request: Request) -> ZoneInfo:
         raise invalid([FieldError("tz", "is not an IANA time zone, e.g. Europe/Berlin")]) from None
 
 
-def _range(request: Request) -> tuple[int, int]:
-    q = request.query_params
+def local_time(value: str, name: str, tz: ZoneInfo) -> int:
+    """A range edge: an ISO 8601 date-time (with an offset, or local to `tz`),
+    or a date: local midnight in `tz`; a date given as `to` includes that day."""
     try:
-        end = parse_time(q["to"], "to") if "to" in q else now_ms()
-        start = parse_time(q["from"], "from") if "from" in q else end - 7 * 86_400_000
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            if name == "to":
+                day += timedelta(days=1)
+            return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid([FieldError(name, "is not an ISO 8601 date or date-time")]) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return int(parsed.timestamp() * 1000)
+
+
+def _range(request: Request, tz: ZoneInfo | None = None,
+           default_days: int | None = 7) -> tuple[int, int]:
+    q = request.query_params
+    tz = tz or ZoneInfo("UTC")
+    try:
+        end = local_time(q["to"], "to", tz) if "to" in q else now_ms()
+        if "from" in q:
+            start = local_time(q["from"], "from", tz)
+        elif default_days is None:
+            start = 0  # since the beginning
+        else:
+            start = end - default_days * 86_400_000
     except Invalid as exc:
         raise invalid(exc.errors) from None
     if start >= end:
         raise invalid([FieldError("from", "must be before to")])
-    if end - start > MAX_RANGE_DAYS * 86_400_000:
+    if default_days is not None and end - start > MAX_RANGE_DAYS * 86_400_000:
         raise invalid([FieldError("from", f"the range may span at most {MAX_RANGE_DAYS} days")])
     return start, end
 
@@ -100,7 +146,7 @@ async def timeseries_(request: Request) -> Response:
         raise invalid([FieldError("metrics", f"unknown {', '.join(unknown) or '(none)'}; "
                                              f"choose from {', '.join(METRICS)}")])
     tz = _tz(request)
-    start, end = _range(request)
+    start, end = _range(request, tz)
     raw = await store_of(request).redis.hgetall(store_of(request).keys.series(ws, campaign))
     try:
         buckets = timeseries({str(k): int(v) for k, v in raw.items()}, start, end, interval, tz,
@@ -116,50 +162,66 @@ async def breakdown(request: Request) -> Response:
     by = request.query_params.get("by", "link")
     if by not in BREAKDOWNS:
         raise invalid([FieldError("by", f"one of {', '.join(BREAKDOWNS)}")])
+    tz = _tz(request)
     store = store_of(request)
     rows: dict[str, dict[str, Any]] = defaultdict(dict)
-    if by in ("link", "utm_content"):
+    money: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+
+    def add(name: str, metric: str, value: int) -> None:
+        if metric.startswith(("gross:", "refunded:")):
+            kind, _, cur = metric.partition(":")
+            per_cur = money[name].setdefault(kind, {})
+            per_cur[cur] = per_cur.get(cur, 0) + value
+        else:
+            rows[name][metric] = rows[name].get(metric, 0) + value
+
+    if by in ("link", "utm_content", "device", "os", "browser"):
+        # Per-link counters "<code>:<metric>", and per click class
+        # "device=<value>:<metric>" (an order counts under its click's class).
         raw = await store.redis.hgetall(store.keys.link_aggregates(ws, campaign))
         label: dict[str, str] = {}
         if by == "utm_content":
             # The links' own utm_content (one read per link: per-link counters
             # are O(links) anyway); links without one are grouped as "(none)".
-            codes = sorted({str(k).partition(":")[0] for k in raw})
+            codes = sorted({str(k).partition(":")[0] for k in raw if "=" not in str(k)})
             pipe = store.redis.pipeline(transaction=False)
             for code in codes:
                 pipe.hget(store.keys.link(code), "u")
             for code, url in zip(codes, await pipe.execute(), strict=True):
                 content = parse_qs(urlsplit(url or "").query).get("utm_content", [""])[0]
                 label[code] = content or "(none)"
-        money: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
-        for key, value in raw.items():
-            code, _, metric = str(key).partition(":")
-            name = label.get(code, code)
-            if metric.startswith(("gross:", "refunded:")):
-                kind, _, cur = metric.partition(":")
-                money[name].setdefault(kind, {})
-                money[name][kind][cur] = money[name][kind].get(cur, 0) + int(value)
-            else:
-                rows[name][metric] = rows[name].get(metric, 0) + int(value)
-        for name, kinds in money.items():
-            for kind, per_cur in kinds.items():
-                rows[name][kind] = {cur: from_micro(v) for cur, v in per_cur.items()}
-    elif by in ("device", "os", "browser"):
-        counters, *_ = await store.campaign_counts(ws, campaign)
-        for name, count in counters.items():
-            if name.startswith(f"{by}:"):
-                rows[name.split(":", 1)[1]]["clicks"] = count
+        for key, count in raw.items():
+            owner, _, metric = str(key).partition(":")
+            cls, eq, name = owner.partition("=")
+            if by in ("link", "utm_content") and not eq:
+                add(label.get(owner, owner), metric, int(count))
+            elif eq and cls == by:
+                add(name, metric, int(count))
     else:
-        tz = _tz(request)
-        raw = await store.redis.hgetall(store.keys.series(ws, campaign))
-        for key, value in raw.items():
-            name, _, hour = str(key).rpartition(":")
+        series, _ = await store.campaign_series(ws, campaign)
+        for key, value in series.items():
+            name, _, hour = key.rpartition(":")
             local = datetime.fromtimestamp(int(hour) * 3600, tz)
-            when = str(local.hour) if by == "hour_of_day" else local.strftime("%A")
-            if name in ("clicks", "orders", "non_human_clicks"):
-                rows[when][name] = rows[when].get(name, 0) + int(value)
-    return JSONResponse({"campaign": campaign, "by": by,
-                         "rows": [{"value": k, **v} for k, v in sorted(rows.items())]})
+            when = f"{local.hour:02d}" if by == "hour_of_day" else local.strftime("%A")
+            if name in ("clicks", "unique_clickers", "orders", "non_human_clicks") or \
+                    name.startswith(("gross:", "refunded:")):
+                add(when, name, value)
+    for name, kinds in money.items():
+        gross, refunded = kinds.get("gross", {}), kinds.get("refunded", {})
+        currencies = sorted(set(gross) | set(refunded))
+        rows[name]["gross"] = {c: from_micro(gross.get(c, 0)) for c in currencies}
+        rows[name]["refunded"] = {c: from_micro(refunded.get(c, 0)) for c in currencies}
+        rows[name]["net"] = {c: from_micro(gross.get(c, 0) - refunded.get(c, 0))
+                             for c in currencies}
+    out = []
+    for name, row in sorted(rows.items()):
+        out.append({"value": name, "clicks": row.get("clicks", 0),
+                    "unique_clickers": row.get("unique_clickers", 0),
+                    "orders": row.get("orders", 0), "gross": row.get("gross", {}),
+                    "refunded": row.get("refunded", {}), "net": row.get("net", {}),
+                    **({"non_human_clicks": row["non_human_clicks"]}
+                       if "non_human_clicks" in row else {})})
+    return JSONResponse({"campaign": campaign, "by": by, "tz": str(tz), "rows": out})
 
 
 async def orders(request: Request) -> Response:

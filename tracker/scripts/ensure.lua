@@ -8,7 +8,9 @@
 -- KEYS[1]: contributions (hash fact -> {v, c, s}), KEYS[2]: campaign totals,
 -- KEYS[3]: set reference counts (hash "set<US>member" -> n), KEYS[4]: rows,
 -- KEYS[5]: time series (counters named "@..."), KEYS[6]: per-link counters
--- ("#..."); kept apart so the totals a report reads stay small.
+-- ("#..."), KEYS[7]: order counters by order hour and hours from click
+-- ("%..."), for reports over a time range; kept apart so the totals a report
+-- reads stay small.
 -- ARGV[1]: fact id, ARGV[2]: version, ARGV[3]: contribution {c, s, row}.
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local prev = {c = {}, s = {}}
@@ -33,6 +35,8 @@ for k, d in pairs(delta) do
       redis.call('HINCRBY', KEYS[5], string.sub(k, 2), string.format('%.0f', d))
     elseif first == '#' then
       redis.call('HINCRBY', KEYS[6], string.sub(k, 2), string.format('%.0f', d))
+    elseif first == '%' then
+      redis.call('HINCRBY', KEYS[7], string.sub(k, 2), string.format('%.0f', d))
     else
       redis.call('HINCRBY', KEYS[2], k, string.format('%.0f', d))
     end
