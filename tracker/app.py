@@ -22,6 +22,7 @@ from .api import keys as keys_api
 from .api import links as links_api
 from .api import reports as reports_api
 from .api import workspace as workspace_api
+from .dashboard import routes as dashboard_routes
 from .intake import Intake
 from .problems import Problem
 from .prometheus import WebMetrics
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> Front:
             *pixel.routes,
             *openapi.routes,
             *prometheus.routes,
+            *dashboard_routes.routes,
         ],
         exception_handlers={
             Problem: _problem,

@@ -167,7 +167,7 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
 
 _SET_FLAGS = {
     "whatsapp_app_secret": str, "whatsapp_verify_token": str, "shopify_secret": str,
-    "attribution_window": str, "currency": str, "order_topic": str,
+    "attribution_window": str, "currency": str, "order_topic": str, "timezone": str,
 }
 
 
@@ -338,8 +338,19 @@ def _default_key(settings: Settings, data_dir: Path) -> str:
     return key
 
 
-async def _new_key(settings: Settings, ws: str) -> str:
-    return await _with_store(settings, lambda store: store.add_api_key(ws))
+async def _new_key(settings: Settings, ws: str, scope: str = "full") -> str:
+    return await _with_store(settings, lambda store: store.add_api_key(ws, scope))
+
+
+def _default_read_key(settings: Settings, data_dir: Path) -> str:
+    """A read-only key of the default workspace, for the dashboard (kept like the other)."""
+    key_file = data_dir / "default-read-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = _run(_new_key(settings, DEFAULT_WORKSPACE, "read"))
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -368,6 +379,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         key = _default_key(settings, data_dir)
+        read_key = _default_read_key(settings, data_dir)
         exe = [sys.executable, "-m", "tracker"]
         children.append(subprocess.Popen([*exe, "worker"]))
         children.append(subprocess.Popen([*exe, "serve"]))
@@ -382,6 +394,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"  redis          {redis_where}\n"
             f"  workspace      {DEFAULT_WORKSPACE}\n"
             f"  api key        {key}\n"
+            f"  dashboard      http://{settings.host}:{settings.port}/dashboard "
+            f"(read-only key {read_key})\n"
             f"try: curl -s -H 'Authorization: Bearer {key}' "
             f"-H 'Content-Type: application/json' "
             f"-d '{_EXAMPLE}' http://{settings.host}:{settings.port}/api/v1/links",

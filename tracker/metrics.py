@@ -135,7 +135,10 @@ def _windowed(agg: Mapping[str, int], prefix: str, window_h: int) -> dict[str, i
 
 def _money_rate(num: Decimal, den: int, numerator: str, denominator: str,
                 currency: str) -> dict[str, Any]:
-    return {"value": fmt(num / den) if den else None, "currency": currency,
+    # An average, not an amount: four decimal places are exact enough to
+    # reconcile and short enough to read.
+    value = fmt((num / den).quantize(Decimal("0.0001")).normalize()) if den else None
+    return {"value": value, "currency": currency,
             "numerator": numerator, "denominator": denominator}
 
 

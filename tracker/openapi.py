@@ -105,7 +105,7 @@ SCHEMAS: dict[str, Any] = {
         "order_topic": {"enum": ["orders/create", "orders/paid"]},
         "stop_keywords": {"type": "array", "items": STR}, "respect_dnt": {"type": "boolean"},
         "allowed_domains": {"type": "array", "items": STR},
-        "raw_retention_days": INT,
+        "raw_retention_days": INT, "timezone": STR,
     }, extra=False),
     "Workspace": obj({
         "workspace": STR, "whatsapp_app_secret_set": {"type": "boolean"},
@@ -197,6 +197,14 @@ def _export(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
     return op
 
 
+def _page(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"summary": summary, "security": [{"dashboardCookie": []}], "parameters": params,
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {}}},
+                          "303": {"description": "not signed in: to /dashboard"},
+                          "404": {"description": "HTML: no such campaign"},
+                          "422": {"description": "HTML: a bad window, date or selection"}}}
+
+
 def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": schema or STR}
@@ -244,7 +252,7 @@ def document() -> dict[str, Any]:
             ("200", "Report"), *AUTH_ERRORS, params=[*CAMPAIGN, WINDOW, *RANGE])},
         "/api/v1/campaigns/{campaign}/timeseries": {"get": _op(
             "Buckets over time in a time zone", ("200", "Timeseries"), *AUTH_ERRORS,
-            params=[*CAMPAIGN, _q("interval", "hour or day"), *RANGE,
+            params=[*CAMPAIGN, _q("interval", "hour or day"), *RANGE, WINDOW,
                     _q("metrics", "comma-separated: clicks, non_human_clicks, orders, gross, "
                                   "refunded, net")])},
         "/api/v1/campaigns/{campaign}/breakdown": {"get": _op(
@@ -314,6 +322,28 @@ def document() -> dict[str, Any]:
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
         "/docs": {"get": {"summary": "This document for people", "security": [],
                           "responses": {"200": {"description": "HTML"}}}},
+        # The dashboard: HTML pages for people, signed in by a cookie (not the API).
+        "/dashboard": {"get": _page("The campaign list, or the sign-in form",
+                                    [WINDOW, *RANGE[:2], _q("sort", "a column, - for "
+                                                                    "descending")])},
+        "/dashboard/campaigns/{campaign}": {"get": _page(
+            "A campaign: funnel, KPIs, time series, breakdowns, orders",
+            [*CAMPAIGN, WINDOW, *RANGE[:2], _q("format", "csv: what the page shows")])},
+        "/dashboard/compare": {"get": _page("Campaigns side by side", [
+            _q("campaigns", "2 to 20 campaign ids (repeated or comma-separated)"), WINDOW,
+            *RANGE[:2]])},
+        "/dashboard/signin": {"post": {
+            "summary": "Sign in with a read-only key (form field key); sets the cookie",
+            "security": [], "requestBody": {"required": True, "content": {
+                "application/x-www-form-urlencoded": {"schema": obj({"key": STR}, ["key"])}}},
+            "responses": {"303": {"description": "to /dashboard"},
+                          "401": {"description": "HTML: the key is not valid"},
+                          "403": {"description": "HTML: not a read-only key"}}}},
+        "/dashboard/signout": {"post": {"summary": "Clear the cookie", "security": [],
+                                        "responses": {"303": {"description": "to /dashboard"}}}},
+        "/dashboard/static/{name}": {"get": {
+            "summary": "The dashboard's stylesheet and script", "security": [],
+            "parameters": [_p("name")], "responses": {"200": {"description": "CSS or JS"}}}},
     }
     return {
         "openapi": "3.1.0",
@@ -321,7 +351,8 @@ def document() -> dict[str, Any]:
                  "description": "Link tracking, attribution and reports for WhatsApp "
                                 "marketing. Errors are application/problem+json."},
         "components": {"schemas": SCHEMAS, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"}}},
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "dashboardCookie": {"type": "apiKey", "in": "cookie", "name": "trk_dashboard"}}},
         "security": [{"bearer": []}],
         "paths": paths,
     }

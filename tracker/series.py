@@ -20,6 +20,35 @@ METRICS = ("clicks", "non_human_clicks", "orders", "gross", "refunded", "net")
 MAX_BUCKETS = 24 * 400
 
 
+ORDER_METRICS = ("orders", "gross", "refunded")
+
+
+def windowed(series: Mapping[str, int], lags: Mapping[str, int],
+             window_h: int) -> dict[str, int]:
+    """The hourly counters with orders and revenue limited to an attribution window.
+
+    `lags` holds the order counters by hours from click ("orders:<h>:<hour>",
+    "gross:<cur>:<h>:<hour>"); an order counts if it came less than `window_h`
+    hours after its click, as in the report. Without them (data kept before
+    they were), the series' own order counters stand: the workspace's window.
+    """
+    if not lags:
+        return dict(series)
+    out = {k: v for k, v in series.items() if not k.startswith(("orders:", "gross:",
+                                                                 "refunded:"))}
+    for key, value in lags.items():
+        parts = key.split(":")
+        if parts[0] == "orders" and len(parts) == 3:
+            lag, name = parts[1], f"orders:{parts[2]}"
+        elif parts[0] in ("gross", "refunded") and len(parts) == 4:
+            lag, name = parts[2], f"{parts[0]}:{parts[1]}:{parts[3]}"
+        else:
+            continue
+        if int(lag) < window_h:
+            out[name] = out.get(name, 0) + value
+    return out
+
+
 def bucket_starts(start_ms: int, end_ms: int, interval: str, tz: ZoneInfo) -> list[datetime]:
     """Local bucket starts covering [start, end), aware datetimes in `tz`."""
     local = datetime.fromtimestamp(start_ms / 1000, tz)

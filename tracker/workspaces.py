@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .money import check_currency
 from .validation import FieldError, Invalid
@@ -64,6 +65,7 @@ class WorkspaceConfig:
     respect_dnt: bool = False
     allowed_domains: tuple[str, ...] = ()  # empty: any destination
     raw_retention_days: int = 90  # raw click rows; aggregates are kept
+    timezone: str = "UTC"  # the dashboard's days and hours
 
     @classmethod
     def from_hash(cls, name: str, h: Mapping[str, str]) -> WorkspaceConfig:
@@ -81,6 +83,7 @@ class WorkspaceConfig:
             respect_dnt=h.get("dnt") == "1",
             allowed_domains=tuple(json.loads(h["domains"])) if h.get("domains") else (),
             raw_retention_days=int(h.get("retention_days") or 90),
+            timezone=h.get("tz") or "UTC",
         )
 
     def public(self) -> dict[str, Any]:
@@ -97,6 +100,7 @@ class WorkspaceConfig:
             "respect_dnt": self.respect_dnt,
             "allowed_domains": list(self.allowed_domains),
             "raw_retention_days": self.raw_retention_days,
+            "timezone": self.timezone,
         }
 
 
@@ -144,6 +148,10 @@ def settings_update(body: Any) -> dict[str, str]:
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
                     raise Invalid([FieldError(key, "days from 1 to 3650")])
                 out["retention_days"] = str(value)
+            elif key == "timezone":
+                if not isinstance(value, str) or not _zone_exists(value):
+                    raise Invalid([FieldError(key, "an IANA time zone, e.g. Europe/Berlin")])
+                out["tz"] = value
             elif key == "respect_dnt":
                 if not isinstance(value, bool):
                     raise Invalid([FieldError(key, "must be true or false")])
@@ -155,6 +163,14 @@ def settings_update(body: Any) -> dict[str, str]:
     if errors:
         raise Invalid(errors)
     return out
+
+
+def _zone_exists(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def normalise_reply(text: str) -> str:

@@ -119,17 +119,19 @@ def test_quick_start_up_keeps_data_across_restarts(tmp_path: Path, env: dict[str
     up_env["TRACKER_DATA_DIR"] = str(tmp_path / "data")
     base = f"http://127.0.0.1:{env['TRACKER_PORT']}"
 
-    def start() -> tuple[subprocess.Popen[str], str]:
+    def start() -> tuple[subprocess.Popen[str], str, str]:
         proc = tracker("up", env=up_env, stdout=subprocess.PIPE)
         assert proc.stdout is not None
-        lines = []
+        lines, key = [], ""
         for line in proc.stdout:
             lines.append(line)
             if "api key" in line:
-                return proc, line.split()[-1]
+                key = line.split()[-1]
+            if "dashboard" in line:
+                return proc, key, line.split()[-1].rstrip(")")
         raise AssertionError("tracker up printed no API key: " + "".join(lines))
 
-    proc, key = start()
+    proc, key, read_key = start()
     auth = {"Authorization": f"Bearer {key}"}
     try:
         with httpx.Client(base_url=base, timeout=5) as http:
@@ -140,11 +142,14 @@ def test_quick_start_up_keeps_data_across_restarts(tmp_path: Path, env: dict[str
             assert http.get(f"/{code}", headers={"user-agent": PHONE}).status_code == 302
             wait_for(lambda: http.get("/api/v1/campaigns/demo/report",
                                       headers=auth).json()["clicks"] == 1, what="the click")
+            # the printed read-only key signs in to the dashboard
+            res = http.post("/dashboard/signin", data={"key": read_key})
+            assert res.status_code == 303 and "trk_dashboard" in res.headers["set-cookie"]
     finally:
         assert stop(proc) == 0
     assert (tmp_path / "data" / "redis").is_dir()
 
-    proc, key_again = start()
+    proc, key_again, _ = start()
     try:
         assert key_again == key  # the default workspace and its key survive
         with httpx.Client(base_url=base, timeout=5) as http:

@@ -48,6 +48,12 @@ def test_orders_timeseries_and_breakdowns(client: TestClient, auth: dict[str, st
     assert sum(b["clicks"] for b in series["buckets"]) == 1
     assert sum(b["orders"] for b in series["buckets"]) == 1
     assert len(series["buckets"]) in (48, 49)  # empty hours present
+    # the window applies as in the report: the order came 2 h after its click
+    short = get(client, auth, "/api/v1/campaigns/bf/timeseries", interval="hour",
+                metrics="clicks,orders,gross", window="2", **window)
+    assert sum(b["orders"] for b in short["buckets"]) == 0 and short["window"] == "2h"
+    assert sum(b["clicks"] for b in short["buckets"]) == 1
+    assert all(b["gross"] == {} for b in short["buckets"])
 
     by_link = {r["value"]: r for r in get(client, auth, "/api/v1/campaigns/bf/breakdown",
                                           by="link")["rows"]}

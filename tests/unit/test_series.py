@@ -47,3 +47,15 @@ def test_buckets_sum_hours_and_empty_ones_are_zero() -> None:
     hourly = timeseries(series, ms("2026-03-28T22:00:00+00:00"),
                         ms("2026-03-29T01:00:00+00:00"), "hour", UTC, ["clicks"])
     assert [r["clicks"] for r in hourly] == [3, 2, 0]
+
+
+def test_windowed_takes_orders_and_revenue_from_the_counters_by_hours_from_click() -> None:
+    from tracker.series import windowed
+    series = {"clicks:10": 3, "orders:12": 2, "gross:EUR:12": 70, "refunded:EUR:12": 5}
+    lags = {"orders:1:12": 1, "orders:30:12": 1, "gross:EUR:1:12": 30,
+            "gross:EUR:30:12": 40, "refunded:EUR:1:12": 5, "converters:1:12": 1}
+    assert windowed(series, lags, 24) == {"clicks:10": 3, "orders:12": 1, "gross:EUR:12": 30,
+                                          "refunded:EUR:12": 5}
+    assert windowed(series, lags, 120) == {"clicks:10": 3, "orders:12": 2,
+                                           "gross:EUR:12": 70, "refunded:EUR:12": 5}
+    assert windowed(series, {}, 24) == series  # kept before the lag counters existed

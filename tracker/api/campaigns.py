@@ -11,6 +11,7 @@ from starlette.routing import Route
 from ..clock import iso_ms
 from ..messages import campaign_spec
 from ..problems import invalid
+from ..store import Store
 from ..validation import FieldError, Invalid, check_id
 from .common import config, json_body, store_of, workspace
 from .reports import build_report, period_of, window_of
@@ -72,6 +73,15 @@ async def _reports(request: Request, ws: str, names: list[str]) -> list[dict[str
     return [await build_report(store, ws, name, window, period) for name in names]
 
 
+async def campaign_items(store: Store, ws: str, window: int,
+                         period: tuple[int, int] | None) -> list[dict[str, Any]]:
+    """Every campaign of the workspace with its headline KPIs (the list's rows)."""
+    rows = await store.campaigns(ws)
+    return [{**_campaign_json(c, m), "kpis": _kpis(await build_report(store, ws, c, window,
+                                                                      period))}
+            for c, m in rows]
+
+
 async def list_(request: Request) -> Response:
     """Every campaign with its headline KPIs: ?sort=-orders&limit=50&cursor=..."""
     ws = await workspace(request)
@@ -86,10 +96,9 @@ async def list_(request: Request) -> Response:
     if not cursor_raw.isdigit():
         raise invalid([FieldError("cursor", "is not a cursor from a previous page")])
     limit, offset = int(limit_raw), int(cursor_raw)
-    rows = await store_of(request).campaigns(ws)
-    reports = await _reports(request, ws, [c for c, _ in rows])
-    items = [{**_campaign_json(c, m), "kpis": _kpis(rep)}
-             for (c, m), rep in zip(rows, reports, strict=True)]
+    cfg = await config(request, ws)
+    items = await campaign_items(store_of(request), ws, window_of(request, cfg),
+                                 period_of(request))
     present = [i for i in items if _sort_value(i, key)[0] == 0]
     missing = [i for i in items if _sort_value(i, key)[0] == 1]
     present.sort(key=lambda i: _sort_value(i, key)[1], reverse=sort.startswith("-"))

@@ -17,7 +17,7 @@ from ..attribution import from_micro
 from ..clock import iso_ms, now_ms
 from ..metrics import campaign_report, range_aggregates
 from ..problems import Problem, invalid
-from ..series import INTERVALS, METRICS, timeseries
+from ..series import INTERVALS, METRICS, timeseries, windowed
 from ..store import Store
 from ..validation import FieldError, Invalid
 from ..workspaces import WorkspaceConfig, parse_window_hours
@@ -147,14 +147,23 @@ async def timeseries_(request: Request) -> Response:
                                              f"choose from {', '.join(METRICS)}")])
     tz = _tz(request)
     start, end = _range(request, tz)
-    raw = await store_of(request).redis.hgetall(store_of(request).keys.series(ws, campaign))
+    window = window_of(request, await config(request, ws))
     try:
-        buckets = timeseries({str(k): int(v) for k, v in raw.items()}, start, end, interval, tz,
-                             metrics)
+        buckets = await series_buckets(store_of(request), ws, campaign, start, end, interval,
+                                       tz, metrics, window)
     except ValueError as exc:
         raise invalid([FieldError("interval", str(exc))]) from None
     return JSONResponse({"campaign": campaign, "interval": interval, "tz": str(tz),
-                         "buckets": buckets})
+                         "window": f"{window}h", "buckets": buckets})
+
+
+async def series_buckets(store: Store, ws: str, campaign: str, start: int, end: int,
+                         interval: str, tz: ZoneInfo, metrics: list[str], window_h: int
+                         ) -> list[dict[str, Any]]:
+    """Time series buckets, orders and revenue within the window; ValueError when
+    there would be too many buckets."""
+    series, lags = await store.campaign_series(ws, campaign)
+    return timeseries(windowed(series, lags, window_h), start, end, interval, tz, metrics)
 
 
 async def breakdown(request: Request) -> Response:
@@ -163,7 +172,13 @@ async def breakdown(request: Request) -> Response:
     if by not in BREAKDOWNS:
         raise invalid([FieldError("by", f"one of {', '.join(BREAKDOWNS)}")])
     tz = _tz(request)
-    store = store_of(request)
+    rows = await breakdown_rows(store_of(request), ws, campaign, by, tz)
+    return JSONResponse({"campaign": campaign, "by": by, "tz": str(tz), "rows": rows})
+
+
+async def breakdown_rows(store: Store, ws: str, campaign: str, by: str,
+                         tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Clicks, unique clickers, orders and revenue per value of `by`."""
     rows: dict[str, dict[str, Any]] = defaultdict(dict)
     money: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
 
@@ -221,20 +236,25 @@ async def breakdown(request: Request) -> Response:
                     "refunded": row.get("refunded", {}), "net": row.get("net", {}),
                     **({"non_human_clicks": row["non_human_clicks"]}
                        if "non_human_clicks" in row else {})})
-    return JSONResponse({"campaign": campaign, "by": by, "tz": str(tz), "rows": out})
+    return out
 
 
 async def orders(request: Request) -> Response:
     ws, campaign = await _campaign(request)
-    store = store_of(request)
+    return JSONResponse({"campaign": campaign,
+                         "orders": await attributed_orders(store_of(request), ws, campaign)})
+
+
+async def attributed_orders(store: Store, ws: str, campaign: str) -> list[dict[str, Any]]:
+    """The campaign's attributed orders, newest first."""
     raw = await store.redis.hgetall(store.keys.order_rows(ws, campaign))
     rows = sorted((json.loads(v) for v in raw.values()), key=lambda o: (-o["ts"], o["order_id"]))
-    return JSONResponse({"campaign": campaign, "orders": [{
+    return [{
         "order_id": o["order_id"], "ordered_at": iso_ms(o["ts"]), "amount": o["amount"],
         "currency": o["currency"], "refunded": o["refunded"],
         "attributed_by": o["attributed_by"], "click_id": o["click_id"], "link": o["code"],
         "clicked_at": iso_ms(o["click_ts"]), "recipient": o["recipient"] or None,
-        "hours_from_click": o["hours"]} for o in rows]})
+        "hours_from_click": o["hours"]} for o in rows]
 
 
 routes += [

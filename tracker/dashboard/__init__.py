@@ -1,0 +1,1 @@
+"""The campaign dashboard served at /dashboard (read-only, from the report API)."""
