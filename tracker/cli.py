@@ -347,7 +347,7 @@ def _default_read_key(settings: Settings, data_dir: Path) -> str:
     key_file = data_dir / "default-read-key"
     if key_file.exists():
         return key_file.read_text().strip()
-    key = _run(_new_key(settings, DEFAULT_WORKSPACE, "read"))
+    key: str = _run(_new_key(settings, DEFAULT_WORKSPACE, "read"))
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
     return key
