@@ -232,7 +232,8 @@ def test_the_dashboard_in_chromium(browser: Any, stack: Stack) -> None:  # noqa:
         small = phone.new_page()
         small.goto(f"{stack.base}/dashboard/campaigns/spring")
         small.wait_for_selector("svg.funnel")
-        assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # (compared with the screen, not innerWidth: a phone zooms out to fit a wide page)
+        assert small.evaluate("document.documentElement.scrollWidth") <= 390
         shot(small, "6-campaign-phone")
         phone.close()
 
