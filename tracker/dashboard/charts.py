@@ -36,27 +36,29 @@ def funnel(steps: Sequence[tuple[str, int, str]], title: str = "Funnel") -> str:
     `steps`: (label, count, note) - the note is printed beside the bar (the
     rate and its denominator).
     """
-    width, row, label_w = 640, 44, 120
+    # Narrow on purpose: label and note above each bar, so the text stays
+    # readable when a phone scales the chart down to its width.
+    width, row = 400, 52
     top = max((c for _, c, _ in steps), default=0) or 1
-    height = row * len(steps) + 8
+    height = row * len(steps) + 4
     desc = "; ".join(f"{label}: {count} ({note})" if note else f"{label}: {count}"
                      for label, count, note in steps)
     out = [f'<svg class="chart funnel" viewBox="0 0 {width} {height}" role="img" '
            f'aria-labelledby="funnel-t funnel-d" xmlns="http://www.w3.org/2000/svg">',
            f'<title id="funnel-t">{escape(title)}</title>',
            f'<desc id="funnel-d">{escape(desc)}</desc>']
-    bar_max = width - label_w - 190
+    bar_max = width - 60
     for i, (label, count, note) in enumerate(steps):
-        y = 4 + i * row
+        y = i * row
         w = max(2.0, bar_max * count / top) if count else 0.0
         out.append(f'<g class="step"><title>{escape(label)}: {count}</title>'
-                   f'<text x="0" y="{y + 26}" fill="{INK}" font-size="15">{escape(label)}</text>'
-                   f'<rect x="{label_w}" y="{y + 6}" width="{w:.1f}" height="30" rx="3" '
+                   f'<text x="0" y="{y + 16}" fill="{INK}" font-size="14">{escape(label)}</text>'
+                   f'<text x="{width}" y="{y + 16}" fill="{MUTED}" font-size="12" '
+                   f'text-anchor="end">{escape(note)}</text>'
+                   f'<rect x="0" y="{y + 22}" width="{w:.1f}" height="22" rx="3" '
                    f'fill="{COLOURS[0]}"/>'
-                   f'<text x="{label_w + w + 8:.1f}" y="{y + 26}" fill="{INK}" font-size="15" '
-                   f'font-weight="600">{count:,}</text>'
-                   f'<text x="{width}" y="{y + 26}" fill="{MUTED}" font-size="13" '
-                   f'text-anchor="end">{escape(note)}</text></g>')
+                   f'<text x="{w + 6:.1f}" y="{y + 38}" fill="{INK}" font-size="14" '
+                   f'font-weight="600">{count:,}</text></g>')
     out.append("</svg>")
     return "".join(out)
 
