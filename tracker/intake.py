@@ -56,7 +56,7 @@ class Intake:
                     flat = [x for kv in event.fields(received).items() for x in kv]
                     args.append(len(flat))
                     args.extend(flat)
-                pipe.evalsha(Scripts.intake.sha, len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", Scripts.intake.sha, len(keys), *keys, *args)
                 order.extend(chunk)
         try:
             replies = await pipe.execute()

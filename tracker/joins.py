@@ -73,6 +73,12 @@ class Status:
 Effect = Ensure | Status
 
 
+def _ms(sent: str) -> int | None:
+    """The send log's time: empty while the API has registered the message and
+    the worker has not yet read its message event (which fills it in)."""
+    return int(sent) if sent else None
+
+
 def _fact_effects(ws: str, fact: str, rec: dict[str, str], campaign: str,
                   contribution: Contribution) -> tuple[list[Effect], dict[str, str]]:
     """Effects of a fact now contributing `contribution` to `campaign` ("" = none),
@@ -259,7 +265,7 @@ class Joins:
         known = await self.redis.hget(k.message_index(ws), message_id)
         if known:
             campaign, recipient, sent = str(known).split(US)
-            return [Status(ws, campaign, message_id, bits, recipient, int(sent))]
+            return [Status(ws, campaign, message_id, bits, recipient, _ms(sent))]
         if data.get("campaign") and data.get("recipient"):
             # biz_opaque_callback_data named them: as good as the send log.
             return await self.message(ws, message_id, str(data["campaign"]),
@@ -273,7 +279,7 @@ class Joins:
             if found:
                 campaign, recipient, sent = str(found).split(US)
                 pipe.multi()
-                return [Status(ws, campaign, message_id, bits, recipient, int(sent))]
+                return [Status(ws, campaign, message_id, bits, recipient, _ms(sent))]
             old = int(await pipe.hget(k.parked(ws), message_id) or 0)
             pipe.multi()
             pipe.hset(k.parked(ws), message_id, old | bits)
@@ -380,19 +386,20 @@ async def apply_effects(redis: Redis, keys: Keys, effects: Sequence[Effect]) -> 
     for attempt in (1, 2):
         pipe = redis.pipeline(transaction=False)
         for e in effects:
+            # (execute_command: a cluster pipeline refuses its evalsha helper)
             if isinstance(e, Ensure):
-                pipe.evalsha(Scripts.ensure.sha, 7, keys.contributions(e.ws, e.campaign),
-                             keys.aggregates(e.ws, e.campaign), keys.set_counts(e.ws, e.campaign),
-                             keys.order_rows(e.ws, e.campaign), keys.series(e.ws, e.campaign),
-                             keys.link_aggregates(e.ws, e.campaign),
-                             keys.order_lags(e.ws, e.campaign),
-                             e.fact, e.version, e.contribution)
+                pipe.execute_command(
+                    "EVALSHA", Scripts.ensure.sha, 7, keys.contributions(e.ws, e.campaign),
+                    keys.aggregates(e.ws, e.campaign), keys.set_counts(e.ws, e.campaign),
+                    keys.order_rows(e.ws, e.campaign), keys.series(e.ws, e.campaign),
+                    keys.link_aggregates(e.ws, e.campaign), keys.order_lags(e.ws, e.campaign),
+                    e.fact, e.version, e.contribution)
             else:
                 hour = "" if e.sent_ms is None else str(e.sent_ms // HOUR_MS)
-                pipe.evalsha(Scripts.apply_status.sha, 4, keys.message_bits(e.ws, e.campaign),
-                             keys.aggregates(e.ws, e.campaign), keys.recipients(e.ws, e.campaign),
-                             keys.series(e.ws, e.campaign), e.message_id, e.bits, e.recipient,
-                             hour)
+                pipe.execute_command(
+                    "EVALSHA", Scripts.apply_status.sha, 4, keys.message_bits(e.ws, e.campaign),
+                    keys.aggregates(e.ws, e.campaign), keys.recipients(e.ws, e.campaign),
+                    keys.series(e.ws, e.campaign), e.message_id, e.bits, e.recipient, hour)
                 pipe.sadd(keys.workspace_campaigns(e.ws), e.campaign)
         results = await pipe.execute(raise_on_error=False)
         errors = [r for r in results if isinstance(r, Exception)]

@@ -24,7 +24,7 @@ from .store import Store
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_CAP = 10_000  # Redis 6.2 has no lag field: we count up to this many unread entries
-WORKER_COUNTERS = ("read", "applied", "duplicates", "invalid", "dead", "reclaimed")
+WORKER_COUNTERS = ("read", "applied", "duplicates", "invalid", "dead", "reclaimed", "errors")
 
 
 class WebMetrics:

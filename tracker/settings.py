@@ -31,9 +31,10 @@ class Var:
 VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_ENV", "development", "development or production. Production refuses a "
         "default or password-less REDIS_URL and a non-https TRACKER_BASE_URL."),
-    Var("REDIS_URL", "", "Redis or Valkey (>= 6.2) to use, e.g. redis://host:6379/0. "
-        "Empty: `tracker up` starts an embedded redis-server; `serve`/`worker` use "
-        "redis://127.0.0.1:6379/0."),
+    Var("REDIS_URL", "", "Redis or Valkey (>= 6.2) to use, e.g. redis://host:6379/0, or a "
+        "Redis Cluster: redis+cluster://[user:password@]host:port[,host:port...] "
+        "(rediss+cluster:// with TLS). Empty: `tracker up` starts an embedded "
+        "redis-server; `serve`/`worker` use redis://127.0.0.1:6379/0."),
     Var("TRACKER_HOST", "127.0.0.1", "Address the web process listens on."),
     Var("TRACKER_PORT", "8000", "Port the web process listens on."),
     Var("TRACKER_WORKERS", "1", "Number of uvicorn web worker processes."),
@@ -180,9 +181,11 @@ class Settings:
             return env.get(name, _KNOWN[name].default)
 
         redis_url = get("REDIS_URL").strip()
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://",
+                                                   "redis+cluster://", "rediss+cluster://")):
             raise SettingsError(
-                f"REDIS_URL: expected redis://, rediss:// or unix://, got {redis_url!r}"
+                "REDIS_URL: expected redis://, rediss://, unix:// or (a Redis Cluster) "
+                f"redis+cluster://host:port[,host:port...], got {redis_url!r}"
             )
         base_url = get("TRACKER_BASE_URL").strip().rstrip("/")
         if base_url and not base_url.startswith(("http://", "https://")):

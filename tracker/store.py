@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
@@ -43,7 +43,43 @@ class WorkspaceExists(Exception):
     pass
 
 
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
 def connect(url: str, *, timeout: float | None = 5.0) -> Redis:
+    """A client for `url`: one server, or with redis+cluster:// (rediss+cluster://)
+    a Redis Cluster, found from the node(s) named in the URL.
+
+    The cluster client is typed as the single-node one: tracker uses only the
+    commands both share, and every script, transaction and multi-key command
+    stays within one hash tag (see keys.py).
+    """
+    if is_cluster_url(url):
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        plain = url.replace("+cluster", "", 1)
+        rest = plain.split("://", 1)[1]
+        auth, _, hosts = rest.rpartition("@")
+        hosts = hosts.split("/", 1)[0]
+        nodes = [ClusterNode(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]))
+                 for h in hosts.split(",") if h]
+        user, _, password = auth.partition(":") if auth else ("", "", "")
+        # One quick retry, not redis-py's default of three with backoff: a
+        # redirect whose master is down should reach the outage spool in
+        # milliseconds, and a worker retries its whole round anyway.
+        cluster = RedisCluster(
+            startup_nodes=nodes, decode_responses=True, socket_connect_timeout=2.0,
+            socket_timeout=timeout, username=user or None, password=password or None,
+            ssl=plain.startswith("rediss://"), require_full_coverage=False,
+            retry=Retry(NoBackoff(), 1),
+        )
+        return cast(Redis, cluster)
     return aioredis.Redis.from_url(
         url,
         decode_responses=True,
@@ -309,7 +345,7 @@ class Store:
                         args += [ws, s.campaign, s.recipient, s.url,
                                  "" if s.expires_at is None else s.expires_at,
                                  s.metadata or "", created]
-                    pipe.evalsha(
+                    pipe.execute_command("EVALSHA",
                         Scripts.create_links.sha, len(chunk),
                         *[self.keys.link(codes[i]) for i in chunk], *args,
                     )

@@ -31,7 +31,7 @@ from .models import Click
 from .resp import FastRedis, RespError
 from .resp import supported as resp_supported
 from .settings import Settings
-from .store import Redis, Scripts, Store, connect
+from .store import Redis, Scripts, Store, connect, is_cluster_url
 from .useragent import classify
 from .workspaces import WorkspaceConfig
 
@@ -52,6 +52,7 @@ class Stats:
     invalid: int = 0
     reclaimed: int = 0
     dead: int = 0
+    errors: int = 0  # rounds that failed on Redis (an outage): retried
     started: float = field(default_factory=time.monotonic)
 
 
@@ -105,6 +106,8 @@ class Worker:
         self.joins = Joins(redis, self.keys)
         url = settings.effective_redis_url
         self.fast: FastRedis | None = FastRedis(url) if resp_supported(url) else None
+        self.cluster = is_cluster_url(url)
+        self._turn = 0
         self._configs: dict[str, tuple[WorkspaceConfig | None, float]] = {}
 
     async def prepare(self) -> None:
@@ -124,14 +127,34 @@ class Worker:
         return self.keys.click_streams() + self.keys.event_streams()
 
     async def read(self, block_ms: int | None) -> list[tuple[str, list[Entry]]]:
-        streams = {s: ">" for s in self.streams()}
+        if self.cluster and self.keys.partitions > 1:
+            return await self._read_partitions(block_ms)
+        return await self._read(self.streams(), block_ms)
+
+    async def _read(self, streams: list[str], block_ms: int | None
+                    ) -> list[tuple[str, list[Entry]]]:
         reply = await self.redis.xreadgroup(
-            CLICK_GROUP, self.consumer, streams,  # type: ignore[arg-type]
+            CLICK_GROUP, self.consumer, {s: ">" for s in streams},
             count=self.settings.worker_batch, block=block_ms,
         )
         # decode_responses=True: redis-py's stubs do not know the reply is str.
         out: list[tuple[str, list[Entry]]] = [tuple(pair) for pair in reply or []]
         return out
+
+    async def _read_partitions(self, block_ms: int | None) -> list[tuple[str, list[Entry]]]:
+        """On a cluster one XREADGROUP may name only one slot's streams: read each
+        partition (its click and event streams share a hash tag) at once, without
+        blocking; when all are empty, block on one partition in turn, for a
+        share of `block_ms`, so an idle worker sleeps and a new entry anywhere
+        waits at most about `block_ms`."""
+        n = self.keys.partitions
+        pairs = [[self.keys.click_stream(p), self.keys.event_stream(p)] for p in range(n)]
+        replies = await asyncio.gather(*(self._read(pair, None) for pair in pairs))
+        out = [item for reply in replies for item in reply]
+        if out or block_ms is None:
+            return out
+        self._turn = (self._turn + 1) % n
+        return await self._read(pairs[self._turn], max(1, block_ms // n))
 
     async def process(self, stream: str, entries: Sequence[Entry]) -> None:
         """Fold a batch of entries, then acknowledge them all."""
@@ -236,7 +259,7 @@ class Worker:
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
             for keys, args in calls:
-                pipe.evalsha(Scripts.apply_click.sha, len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", Scripts.apply_click.sha, len(keys), *keys, *args)
             results: list[Any] = await pipe.execute(raise_on_error=False)
             errors = [r for r in results if isinstance(r, Exception)]
             if not errors:
@@ -364,7 +387,8 @@ class Worker:
         s = self.stats
         await self.redis.hset(self.keys.worker_stats(), self.consumer, json.dumps({
             "read": s.read, "applied": s.applied, "duplicates": s.duplicates,
-            "invalid": s.invalid, "dead": s.dead, "reclaimed": s.reclaimed}))
+            "invalid": s.invalid, "dead": s.dead, "reclaimed": s.reclaimed,
+            "errors": s.errors}))
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.prepare()
@@ -374,6 +398,7 @@ class Worker:
                 await self.run_once(self.settings.worker_block_ms)
                 await self.publish_stats()
             except (RedisError, OSError) as exc:
+                self.stats.errors += 1
                 log.warning("worker round failed (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1)
         log.info("worker %s stopped: %s", self.consumer, self.stats)

@@ -272,3 +272,36 @@ def test_a_workspace_that_respects_dnt_drops_the_pixel_events_that_ask(
     drain_worker(settings)
     orders = get(client, auth, "/api/v1/campaigns/bf/orders")["orders"]
     assert [o["order_id"] for o in orders] == ["3"]  # only the one that did not ask
+
+
+def test_statuses_read_before_their_message_event(redis_url: str, prefix: str,
+                                                  r: Any) -> None:
+    """With several partitions a status can be folded before the message event
+    that carries the send time (the API registered the message already): it
+    counts at once, and moves into the time series when the send time comes."""
+    from tests.conftest import create_workspace, make_settings
+    from tracker.app import create_app
+    from tracker.keys import Keys
+
+    s = make_settings(redis_url, prefix, partitions=4)
+    auth = {"Authorization": f"Bearer {create_workspace(s, 'acme')}"}
+    sent = datetime.now(UTC) - timedelta(hours=3)
+    with TestClient(create_app(s), follow_redirects=False) as client:
+        ids = [f"w{i}" for i in range(24)]
+        client.post("/api/v1/messages", headers=auth, json={"messages": [
+            {"message_id": m, "campaign": "bf", "recipient": m, "sent_at": sent.isoformat()}
+            for m in ids]}).raise_for_status()
+        client.post("/api/v1/events", headers=auth, json=[
+            {"id": f"s{m}", "type": "status", "time": datetime.now(UTC).isoformat(),
+             "message_id": m, "status": "read"} for m in ids]).raise_for_status()
+        drain_worker(s)  # fails if any event was dead-lettered
+        rep = get(client, auth, "/api/v1/campaigns/bf/report")
+        assert (rep["messages"], rep["delivered"], rep["read"]) == (24, 24, 24)
+        series = r.hgetall(Keys(prefix, 4).series("acme", "bf"))
+        hour = int(sent.timestamp()) // 3600
+        assert (series[f"read:{hour}"], series[f"messages:{hour}"]) == ("24", "24")
+        # the range holding the send time has them all
+        ranged = get(client, auth, "/api/v1/campaigns/bf/report",
+                     **{"from": (sent - timedelta(hours=1)).isoformat(),
+                        "to": (sent + timedelta(hours=1)).isoformat()})
+        assert (ranged["messages"], ranged["read"]) == (24, 24)
