@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -88,6 +89,8 @@ def create_app(settings: Settings) -> Front:
         app.state.store = store
         app.state.redirector = Redirector(settings, redis)
         app.state.redirector.replay_leftovers()
+        await app.state.redirector.refresh_modes()
+        modes = asyncio.get_running_loop().create_task(app.state.redirector.keep_modes_fresh())
         app.state.intake = Intake(redis, settings)
         # Everything allocated so far lives as long as the process: move it out
         # of the collector's way, so the young-generation collections that the
@@ -97,7 +100,9 @@ def create_app(settings: Settings) -> Front:
         try:
             yield
         finally:
+            modes.cancel()
             redirector, app.state.redirector = app.state.redirector, None
+            await redirector.settle()
             if isinstance(redirector.commit, FastRedis):
                 await redirector.commit.aclose()
             await redis.aclose()

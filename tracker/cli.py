@@ -181,6 +181,8 @@ def cmd_workspace_set(args: argparse.Namespace) -> int:
         body["stop_keywords"] = [k.strip() for k in args.stop_keywords.split(",") if k.strip()]
     if args.respect_dnt is not None:
         body["respect_dnt"] = args.respect_dnt == "yes"
+    if args.fire_and_forget is not None:
+        body["fire_and_forget"] = args.fire_and_forget == "yes"
     if args.raw_retention_days is not None:
         body["raw_retention_days"] = args.raw_retention_days
     if args.allowed_domains is not None:
@@ -459,6 +461,9 @@ def parser() -> argparse.ArgumentParser:
                            "(subdomains included); empty: any")
     wset.add_argument("--respect-dnt", choices=["yes", "no"],
                       help="honour Do Not Track / Global Privacy Control in the pixel")
+    wset.add_argument("--fire-and-forget", choices=["yes", "no"],
+                      help="redirect before Redis acknowledges the click (faster; a crash "
+                           "of a web process may lose the clicks in flight)")
     wset.set_defaults(func=cmd_workspace_set)
 
     key = sub.add_parser("key", help="a workspace's API keys: create, list, revoke, rotate")

@@ -56,6 +56,10 @@ class Keys:
     def workspace_campaigns(self, ws: str) -> str:
         return f"{self.prefix}:{{w:{_esc(ws)}}}:campaigns"
 
+    def fire_and_forget(self) -> str:
+        """The workspaces whose redirects do not wait for Redis (a set)."""
+        return f"{self.prefix}:ff"
+
     def api_key(self, key_hash: str) -> str:
         """An API key's record (workspace, scope), found by the key's SHA-256."""
         return f"{self.prefix}:apikey:{key_hash}"

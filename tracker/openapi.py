@@ -105,7 +105,7 @@ SCHEMAS: dict[str, Any] = {
         "order_topic": {"enum": ["orders/create", "orders/paid"]},
         "stop_keywords": {"type": "array", "items": STR}, "respect_dnt": {"type": "boolean"},
         "allowed_domains": {"type": "array", "items": STR},
-        "raw_retention_days": INT, "timezone": STR,
+        "raw_retention_days": INT, "timezone": STR, "fire_and_forget": {"type": "boolean"},
     }, extra=False),
     "Workspace": obj({
         "workspace": STR, "whatsapp_app_secret_set": {"type": "boolean"},

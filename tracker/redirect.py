@@ -211,6 +211,27 @@ class Redirector:
         self.limit = TokenBucket(settings.ip_rate, settings.ip_burst)
         self._pixel_turn = 0
         self._wait = 0.0  # seconds the last over-limit client must wait (one event loop)
+        # Workspaces in fire-and-forget mode, refreshed in the background (never
+        # on a request's path) every link-cache TTL.
+        self.fire_and_forget: frozenset[str] = frozenset()
+        self._in_flight: set[asyncio.Future[Any]] = set()
+
+    async def refresh_modes(self) -> None:
+        try:
+            members = await self.redis.smembers(self.keys.fire_and_forget())
+        except (RedisError, OSError):
+            return  # keep what we knew
+        self.fire_and_forget = frozenset(str(m) for m in members)
+
+    async def keep_modes_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.settings.link_cache_ttl, 1.0))
+            await self.refresh_modes()
+
+    async def settle(self) -> None:
+        """At shutdown: wait for fire-and-forget clicks still in flight."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=5)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
         """Answer one redirect; returns the status sent (for /metrics)."""
@@ -313,12 +334,25 @@ class Redirector:
             return await _html(send, 410, PAGE_410, head)
         click += ["ws", entry.ws, "campaign", entry.campaign, "recipient", entry.recipient]
         stream = self.keys.click_stream_for(code)
+        if entry.ws in self.fire_and_forget:
+            # The workspace chose speed: answer now, write the click meanwhile
+            # (spooled if Redis fails, lost only if this process dies first).
+            task = asyncio.ensure_future(
+                self.commit.call("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click))
+            self._in_flight.add(task)
+            task.add_done_callback(lambda t: self._forgotten(t, stream, click))
+            return await _redirect(send, entry.prefix + click_id + entry.suffix, head)
         try:
             await self.commit.call("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
         except (RedisError, OSError, RespError):
             # The recipient still lands on the shop; the click waits on disk.
             self._spool(stream, click)
         return await _redirect(send, entry.prefix + click_id + entry.suffix, head)
+
+    def _forgotten(self, task: asyncio.Future[Any], stream: str, click: list[str]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._spool(stream, click)
 
     def _spool(self, stream: str, fields: list[str]) -> None:
         self.spool.append(stream, fields)

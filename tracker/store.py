@@ -232,6 +232,12 @@ class Store:
 
     async def update_workspace(self, ws: str, fields: dict[str, str]) -> WorkspaceConfig:
         await self.redis.hset(self.keys.workspace(ws), mapping=fields)  # type: ignore[arg-type]
+        if "ff" in fields:
+            # The web processes read this one set, not every workspace's record.
+            if fields["ff"] == "1":
+                await self.redis.sadd(self.keys.fire_and_forget(), ws)
+            else:
+                await self.redis.srem(self.keys.fire_and_forget(), ws)
         config = await self.workspace_config(ws)
         assert config is not None
         return config

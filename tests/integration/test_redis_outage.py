@@ -202,3 +202,50 @@ def test_a_steady_stream_of_clicks_through_a_redis_restart(tmp_path: Path, prefi
         assert rep["clicks"] + rep["non_human_clicks"] == len(statuses) + 1  # each once
     finally:
         server.stop()
+
+
+def test_fire_and_forget_redirects_first_and_still_keeps_every_click(
+    tmp_path: Path, prefix: str
+) -> None:
+    """A workspace that opts into fire-and-forget gets its 302 before Redis
+    answers; its clicks still arrive, and during an outage they are spooled."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    spool = tmp_path / "spool"
+    settings = make_settings(server.url, prefix, link_cache_ttl=300.0, spool_dir=str(spool))
+    try:
+        key = create_workspace(settings, "acme")
+        auth = {"Authorization": f"Bearer {key}"}
+        with TestClient(create_app(settings)) as client:
+            res = client.patch("/api/v1/workspace", headers=auth,
+                               json={"fire_and_forget": True})
+            assert res.json()["fire_and_forget"] is True
+            code = client.post("/api/v1/links", headers=auth, json={
+                "url": "https://s.example/", "campaign": "ff"}).json()["code"]
+        # a web process started now knows the workspace's mode
+        with TestClient(create_app(settings), follow_redirects=False) as client:
+            assert client.app.redirector().fire_and_forget == {"acme"}  # type: ignore[attr-defined]
+            for _ in range(3):  # a miss (the link's one round trip), then cached hits
+                assert client.get(f"/{code}").status_code == 302
+            server.kill()
+            for _ in range(4):
+                assert client.get(f"/{code}").status_code == 302
+            deadline = time.monotonic() + 10
+            while sum(len(f.read_bytes().splitlines()) for f in spool.iterdir()) < 4:
+                assert time.monotonic() < deadline, "the forgotten clicks were not spooled"
+                time.sleep(0.05)
+            server.start()
+            deadline = time.monotonic() + 20
+            while any(spool.iterdir()):
+                assert time.monotonic() < deadline, "spooled clicks were not written back"
+                time.sleep(0.05)
+        drain_worker(settings)
+        with TestClient(create_app(settings)) as client:
+            rep = client.get("/api/v1/campaigns/ff/report", headers=auth).json()
+            assert rep["anonymous_clicks"] == rep["clicks"] == 7
+            # and off again: the set the web processes read is kept in step
+            client.patch("/api/v1/workspace", headers=auth, json={"fire_and_forget": False})
+        conn = redis.Redis.from_url(server.url, decode_responses=True)
+        assert conn.smembers(Keys(prefix).fire_and_forget()) == set()
+        conn.close()
+    finally:
+        server.stop()
