@@ -10,6 +10,7 @@ already there (see scripts/apply_click.lua).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -65,6 +66,20 @@ def consumer_name(settings: Settings) -> str:
     return settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _click_keys(keys: Keys, ws: str, campaign: str) -> tuple[str, ...]:
+    """The keys a click of this campaign folds into (cached: a batch has few campaigns)."""
+    return (
+        keys.click_rows(ws, campaign),
+        keys.aggregates(ws, campaign),
+        keys.link_aggregates(ws, campaign),
+        keys.clickers(ws, campaign),
+        keys.link_clickers(ws, campaign),
+        keys.series(ws, campaign),
+        keys.first_clicks(ws, campaign),
+    )
+
+
 def click_effect(keys: Keys, click: Click) -> tuple[list[str], list[str]]:
     """KEYS and ARGV of apply_click for one click (pure)."""
     client = classify(click.ua, click.method)
@@ -76,17 +91,8 @@ def click_effect(keys: Keys, click: Click) -> tuple[list[str], list[str]]:
         },
         separators=(",", ":"),
     )
-    ws, campaign = click.ws, click.campaign
     return (
-        [
-            keys.click_rows(ws, campaign),
-            keys.aggregates(ws, campaign),
-            keys.link_aggregates(ws, campaign),
-            keys.clickers(ws, campaign),
-            keys.link_clickers(ws, campaign),
-            keys.series(ws, campaign),
-            keys.first_clicks(ws, campaign),
-        ],
+        list(_click_keys(keys, click.ws, click.campaign)),
         [click.id, row, client.kind, click.code, click.recipient,
          client.device, client.os, client.browser, str(click.ts // 3_600_000)],
     )
@@ -103,9 +109,9 @@ class Worker:
         self._last_reclaim = 0.0
         self._last_trim = time.monotonic()
         self._last_sweep = time.monotonic()
-        self.joins = Joins(redis, self.keys)
         url = settings.effective_redis_url
         self.fast: FastRedis | None = FastRedis(url) if resp_supported(url) else None
+        self.joins = Joins(redis, self.keys, self.fast)
         self.cluster = is_cluster_url(url)
         self._turn = 0
         self._configs: dict[str, tuple[WorkspaceConfig | None, float]] = {}
@@ -243,33 +249,40 @@ class Worker:
         return await self.joins.event(event, cfg)
 
     async def _apply(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
-        if self.fast is not None:
-            # The lean client: redis-py's packing cost more than the fold itself.
-            for attempt in (1, 2):
-                sha = Scripts.apply_click.sha
-                replies = await self.fast.call_many(
-                    [("EVALSHA", sha, len(k), *k, *a) for k, a in calls])
-                failed = [x for x in replies if isinstance(x, RespError)]
-                if not failed:
-                    return replies
-                if attempt == 1 and all("NOSCRIPT" in str(x) for x in failed):
-                    await self.redis.script_load(Scripts.apply_click.source)
-                    continue
-                raise failed[0]
+        """Fold clicks: one script call per campaign in the batch (the script's own
+        overhead was most of a click's cost in Redis); replies in `calls` order."""
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, (keys, _) in enumerate(calls):
+            groups.setdefault(tuple(keys), []).append(i)
+        commands = [("EVALSHA", Scripts.apply_click.sha, len(keys), *keys,
+                     *(a for i in members for a in calls[i][1]))
+                    for keys, members in groups.items()]
         for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.execute_command("EVALSHA", Scripts.apply_click.sha, len(keys), *keys, *args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-            errors = [r for r in results if isinstance(r, Exception)]
-            if not errors:
-                return results
-            if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
+            replies: list[Any]
+            if self.fast is not None:
+                # The lean client: redis-py's packing cost more than the fold itself.
+                replies = await self.fast.call_many(commands)
+                failed: list[Exception] = [x for x in replies if isinstance(x, RespError)]
+                missing = all("NOSCRIPT" in str(x) for x in failed)
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = await pipe.execute(raise_on_error=False)
+                failed = [x for x in replies if isinstance(x, Exception)]
+                missing = all(isinstance(x, NoScriptError) for x in failed)
+            if not failed:
+                out: list[Any] = [0] * len(calls)
+                for members, reply in zip(groups.values(), replies, strict=True):
+                    for i, r in zip(members, reply, strict=True):
+                        out[i] = r
+                return out
+            if attempt == 1 and missing:
                 # Redis lost its scripts (restart): load and run the batch again;
                 # the already-applied marker makes the rerun harmless.
                 await self.redis.script_load(Scripts.apply_click.source)
                 continue
-            raise errors[0]
+            raise failed[0]
         raise AssertionError("unreachable")
 
     async def reclaim(self) -> int:
