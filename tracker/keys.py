@@ -78,6 +78,15 @@ class Keys:
     def link(self, code: str) -> str:
         return f"{self.prefix}:{{p{self.partition(code)}}}:l:{code}"
 
+    def destinations(self, partition: int) -> str:
+        """Destination id -> final URL, once per partition: links sharing a
+        destination store its 12-character id, not the URL (which would also
+        push each link's hash out of Redis's compact encoding)."""
+        return f"{self.prefix}:{{p{partition}}}:dst"
+
+    def destinations_for(self, code: str) -> str:
+        return self.destinations(self.partition(code))
+
     def click_stream(self, partition: int) -> str:
         return f"{self.prefix}:{{p{partition}}}:clicks"
 

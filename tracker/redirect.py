@@ -251,16 +251,18 @@ class Redirector:
             return await self._cached(entry, code, click, now_ms, click_id, head, send)
         try:
             reply = await self.commit.call(
-                "EVALSHA", Scripts.redirect_miss.sha, 2, self.keys.link(code),
-                self.keys.click_stream_for(code), now_ms, self.maxlen, *click,
+                "EVALSHA", Scripts.redirect_miss.sha, 3, self.keys.link(code),
+                self.keys.click_stream_for(code), self.keys.destinations_for(code), now_ms,
+                self.maxlen, *click,
             )
         except (NoScriptError, RespError) as exc:
             if "NOSCRIPT" not in str(exc):
                 return await self._unavailable(code, head, send, exc)
             try:
                 reply = await self.commit.call(
-                    "EVAL", Scripts.redirect_miss.source, 2, self.keys.link(code),
-                    self.keys.click_stream_for(code), now_ms, self.maxlen, *click,
+                    "EVAL", Scripts.redirect_miss.source, 3, self.keys.link(code),
+                    self.keys.click_stream_for(code), self.keys.destinations_for(code),
+                    now_ms, self.maxlen, *click,
                 )
             except (RedisError, OSError, RespError) as exc:
                 return await self._unavailable(code, head, send, exc)

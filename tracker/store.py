@@ -6,6 +6,7 @@ The redirect's hot path and the worker have their own small I/O
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -136,6 +137,12 @@ def key_id(digest: str) -> str:
     return digest[:12]
 
 
+def destination_id(url: str) -> str:
+    """A final URL's id in the destinations table (72 bits of its hash)."""
+    return base64.urlsafe_b64encode(hashlib.blake2b(url.encode(), digest_size=9).digest()
+                                    ).decode()
+
+
 def index_field(recipient: str, url: str) -> str:
     # The final URL (UTM merged) identifies the destination: a different utm
     # object is a different link. Hashed so the index stays small.
@@ -261,7 +268,31 @@ class Store:
     # -- links ----------------------------------------------------------------------
     async def get_link(self, code: str) -> Link | None:
         h: dict[str, str] = await self.redis.hgetall(self.keys.link(code))  # type: ignore[assignment]
-        return Link.from_hash(code, h) if h else None
+        if not h:
+            return None
+        await self._resolve([(code, h)])
+        return Link.from_hash(code, h)
+
+    async def _resolve(self, hashes: Sequence[tuple[str, dict[str, str]]]) -> None:
+        """Fill in each link's URL ("u") from its destination id ("d")."""
+        todo = [(code, h) for code, h in hashes if "u" not in h and h.get("d")]
+        if not todo:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for code, h in todo:
+            pipe.hget(self.keys.destinations_for(code), h["d"])
+        for (_, h), url in zip(todo, await pipe.execute(), strict=True):
+            h["u"] = str(url or "")
+
+    async def link_urls(self, codes: Sequence[str]) -> dict[str, str]:
+        """code -> final URL, for many links (two round trips)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            pipe.hmget(self.keys.link(code), ["u", "d"])
+        hashes = [(code, {k: v for k, v in (("u", u), ("d", d)) if v})
+                  for code, (u, d) in zip(codes, await pipe.execute(), strict=True)]
+        await self._resolve(hashes)
+        return {code: h.get("u", "") for code, h in hashes}
 
     async def create_links(
         self, ws: str, specs: Sequence[LinkSpec], hash_secret: str = ""
@@ -319,9 +350,10 @@ class Store:
             pipe = self.redis.pipeline(transaction=False)
             for code in need:
                 pipe.hgetall(self.keys.link(code))
-            for code, h in zip(need, await pipe.execute(), strict=True):
-                if h:
-                    links[code] = Link.from_hash(code, h)
+            found = [(code, h) for code, h in zip(need, await pipe.execute(), strict=True) if h]
+            await self._resolve(found)
+            for code, h in found:
+                links[code] = Link.from_hash(code, h)
         for code, spec in ours.items():
             if code not in losers:
                 links[code] = _link_of(code, ws, spec, created)
@@ -348,12 +380,14 @@ class Store:
                     args: list[Any] = []
                     for i in chunk:
                         s = specs[i]
-                        args += [ws, s.campaign, s.recipient, s.url,
+                        args += [ws, s.campaign, s.recipient, destination_id(s.url),
                                  "" if s.expires_at is None else s.expires_at,
-                                 s.metadata or "", created]
-                    pipe.execute_command("EVALSHA",
-                        Scripts.create_links.sha, len(chunk),
-                        *[self.keys.link(codes[i]) for i in chunk], *args,
+                                 s.metadata or "", created, s.url]
+                    partition = self.keys.partition(codes[chunk[0]])
+                    pipe.execute_command(
+                        "EVALSHA", Scripts.create_links.sha, len(chunk) + 1,
+                        *[self.keys.link(codes[i]) for i in chunk],
+                        self.keys.destinations(partition), *args,
                     )
                     calls.append(chunk)
             try:

@@ -210,3 +210,38 @@ def test_a_workspace_can_allow_only_its_own_domains(client: TestClient, auth: di
     client.patch("/api/v1/workspace", headers=auth, json={"allowed_domains": []})
     assert client.post("/api/v1/links", headers=auth,
                        json={**LINK, "url": "https://evil.example/"}).status_code == 201
+
+
+def test_links_sharing_a_destination_store_it_once(client: TestClient, auth: dict[str, str],
+                                                   r: Any, prefix: str) -> None:
+    from tracker.keys import Keys
+    from tracker.store import destination_id
+
+    links = client.post("/api/v1/links/batch", headers=auth, json={
+        "url": "https://shop.example/a-rather-long/path/to/the/sale?ref=whatsapp",
+        "campaign": "bf", "recipients": [f"r{i}" for i in range(20)]}).json()["links"]
+    url = links[0]["url"]
+    keys = Keys(prefix)
+    assert r.hgetall(keys.destinations(0)) == {destination_id(url): url}
+    h = r.hgetall(keys.link(links[0]["code"]))
+    assert "u" not in h and h["d"] == destination_id(url)
+    # small enough for Redis's compact encoding (the URL alone would not be)
+    assert r.object("encoding", keys.link(links[0]["code"])) in ("ziplist", "listpack")
+    assert client.get(f"/{links[3]['code']}").headers["location"].startswith(url)
+    assert client.get(f"/api/v1/links/{links[3]['code']}", headers=auth).json()["url"] == url
+
+
+def test_a_link_written_with_its_url_inline_still_works(client: TestClient,
+                                                        auth: dict[str, str], r: Any,
+                                                        prefix: str) -> None:
+    """Links stored before destinations were shared keep the URL in the link."""
+    from tracker.keys import Keys
+
+    client.post("/api/v1/links", headers=auth, json={"url": "https://s.example/",
+                                                     "campaign": "old"})
+    r.hset(Keys(prefix).link("LegacyAb"), mapping={
+        "w": "acme", "c": "old", "u": "https://s.example/legacy", "t": "1790000000000"})
+    assert client.get("/LegacyAb").headers["location"].startswith(
+        "https://s.example/legacy?trk_id=")
+    assert client.get("/api/v1/links/LegacyAb", headers=auth).json()["url"] == \
+        "https://s.example/legacy"

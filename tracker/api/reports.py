@@ -199,10 +199,8 @@ async def breakdown_rows(store: Store, ws: str, campaign: str, by: str,
             # The links' own utm_content (one read per link: per-link counters
             # are O(links) anyway); links without one are grouped as "(none)".
             codes = sorted({str(k).partition(":")[0] for k in raw if "=" not in str(k)})
-            pipe = store.redis.pipeline(transaction=False)
-            for code in codes:
-                pipe.hget(store.keys.link(code), "u")
-            for code, url in zip(codes, await pipe.execute(), strict=True):
+            urls = await store.link_urls(codes)
+            for code, url in urls.items():
                 content = parse_qs(urlsplit(url or "").query).get("utm_content", [""])[0]
                 label[code] = content or "(none)"
         for key, count in raw.items():
