@@ -114,7 +114,7 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[b
 def uvicorn_args(app: str, port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers",
             str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-            "--log-level", "warning"]
+            "--no-proxy-headers", "--log-level", "warning"]  # as `tracker serve` runs
 
 
 def wrk(url: str, duration: int, script: str | None = None,

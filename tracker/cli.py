@@ -91,6 +91,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
+        # X-Forwarded-For is read once, by us, from TRACKER_TRUSTED_PROXIES only
+        # (uvicorn's own rewrite would apply a second, different rule).
+        proxy_headers=False,
     )
     return 0
 

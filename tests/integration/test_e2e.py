@@ -91,7 +91,10 @@ def test_link_click_worker_report(env: dict[str, str],
         assert res.status_code == 201
         codes = [x["code"] for x in res.json()["links"]]
         for code in codes[:2]:
-            hit = http.get(f"/{code}", headers={"user-agent": PHONE})
+            # a forwarded-for header from a peer that is not a trusted proxy is
+            # ignored, by uvicorn too (it would believe one from 127.0.0.1)
+            hit = http.get(f"/{code}", headers={"user-agent": PHONE,
+                                                "x-forwarded-for": "203.0.113.9"})
             assert hit.status_code == 302
             assert hit.headers["location"].startswith("https://shop.example/sale?utm_source=")
         assert http.get(f"/{codes[2]}", headers={"user-agent": "WhatsApp/2.23.20.0 A"}
@@ -108,6 +111,10 @@ def test_link_click_worker_report(env: dict[str, str],
         [sys.executable, "-m", "tracker", "report", "bf", "--workspace", "acme", "--json"],
         env=env, capture_output=True, text=True, check=True)
     assert json.loads(report_cli.stdout)["clicks"] == 2
+    ips = {row["ip"] for row in httpx.get(f"{base}/api/v1/exports/clicks", headers=auth,
+                                          params={"campaign": "bf"}).iter_lines()
+           for row in [json.loads(row)] if row}
+    assert ips == {"127.0.0.0"}, ips
     # SIGTERM: both drain and exit cleanly
     assert stop(processes["worker"]) == 0
     assert stop(processes["web"]) == 0
