@@ -200,3 +200,16 @@ def test_static_files_are_served_and_nothing_else(client: TestClient) -> None:
     assert client.get("/dashboard/static/dashboard.js").headers["content-type"].startswith(
         "text/javascript")
     assert client.get("/dashboard/static/..%2Fsettings.py").status_code == 404
+
+
+def test_an_empty_workspace_and_a_campaign_with_no_events(client: TestClient,
+                                                          auth: dict[str, str]) -> None:
+    sign_in(client, read_key(client, auth))
+    assert "No campaigns yet" in client.get("/dashboard").text
+    client.post("/api/v1/links", headers=auth, json={"url": "https://s.example/",
+                                                     "campaign": "quiet"})
+    page = client.get("/dashboard/campaigns/quiet")
+    assert page.status_code == 200
+    assert "No clicks yet" in page.text and "No attributed orders" in page.text
+    assert kpis(page.text)["read_rate"] == "–" and kpis(page.text)["orders"] == "0"
+    assert client.get("/dashboard/campaigns/quiet?format=csv").status_code == 200
