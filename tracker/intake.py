@@ -43,7 +43,10 @@ class Intake:
         received = now_ms()
         by_partition: dict[int, list[Event]] = defaultdict(list)
         for event in events:
-            by_partition[self.keys.event_partition(event.key)].append(event)
+            # A recipient's events share their partition with the recipient's
+            # links and clicks; events that name no recipient spread by key.
+            recipient = str(event.data.get("recipient") or "")
+            by_partition[self.keys.event_partition(recipient or event.key)].append(event)
         pipe = self.redis.pipeline(transaction=False)
         order: list[Event] = []
         for partition, group in by_partition.items():

@@ -369,7 +369,10 @@ class Store:
         while todo:
             by_partition: dict[int, list[int]] = defaultdict(list)
             for i in todo:
-                code = self._draw()
+                # A recipient's links live in the recipient's partition, so all
+                # their clicks land in one stream (read in order by one consumer).
+                recipient = specs[i].recipient
+                code = self._draw(self.keys.partition(recipient) if recipient else None)
                 codes[i] = code
                 by_partition[self.keys.partition(code)].append(i)
             pipe = self.redis.pipeline(transaction=False)
@@ -428,10 +431,14 @@ class Store:
                         code_of[fresh[i]] = winner
         return losers
 
-    def _draw(self) -> str:
+    def _draw(self, partition: int | None = None) -> str:
+        """A fresh random code; with `partition`, one that falls in it (about
+        `partitions` draws, a few microseconds each)."""
         while True:
             code = new_code(self.settings.code_length)
-            if code not in RESERVED_CODES:
+            if code in RESERVED_CODES:
+                continue
+            if partition is None or self.keys.partition(code) == partition:
                 return code
 
     async def update_link(self, link: Link, changes: dict[str, Any]) -> Link:

@@ -245,3 +245,32 @@ def test_a_link_written_with_its_url_inline_still_works(client: TestClient,
         "https://s.example/legacy?trk_id=")
     assert client.get("/api/v1/links/LegacyAb", headers=auth).json()["url"] == \
         "https://s.example/legacy"
+
+
+def test_a_recipients_links_and_events_share_a_partition(redis_url: str, prefix: str,
+                                                         r: Any) -> None:
+    from tests.conftest import create_workspace, make_settings
+    from tracker.app import create_app
+    from tracker.keys import Keys, partition_of
+
+    s = make_settings(redis_url, prefix, partitions=8)
+    auth = {"Authorization": f"Bearer {create_workspace(s, 'acme')}"}
+    keys = Keys(prefix, 8)
+    people = [f"person-{i}" for i in range(12)]
+    with TestClient(create_app(s), follow_redirects=False) as client:
+        for campaign in ("a", "b"):
+            links = client.post("/api/v1/links/batch", headers=auth, json={
+                "url": f"https://s.example/{campaign}", "campaign": campaign,
+                "recipients": people}).json()["links"]
+            for link in links:
+                assert keys.partition(link["code"]) == partition_of(link["recipient"], 8)
+        client.post("/api/v1/messages", headers=auth, json={"messages": [
+            {"message_id": f"w{p}", "campaign": "a", "recipient": p} for p in people]})
+    import json
+
+    for partition in range(8):
+        for _, f in r.xrange(keys.event_stream(partition)):
+            data = json.loads(f["d"])
+            if f["type"] == "message":
+                assert partition == partition_of(data["recipient"], 8), data
+    assert len({partition_of(p, 8) for p in people}) > 1  # and they spread
