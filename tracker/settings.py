@@ -79,6 +79,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_DEDUPE_TTL", "691200", "Seconds an event's idempotency key is remembered "
         "(default 8 days: Meta re-sends statuses for up to 7)."),
     Var("TRACKER_WORKER_BATCH", "500", "Entries a worker reads per XREADGROUP."),
+    Var("TRACKER_WORKER_LANES", "1", "Batches a worker process folds at once (1 to 16): "
+        "Python prepares one while Redis runs another's scripts. More lanes, more entries "
+        "in flight when a process crashes (see README)."),
     Var("TRACKER_WORKER_BLOCK_MS", "1000", "How long a worker blocks waiting for entries."),
     Var("TRACKER_RECLAIM_IDLE_MS", "30000", "Pending entries idle this long are reclaimed "
         "from their (presumed dead) consumer."),
@@ -168,6 +171,7 @@ class Settings:
     dedupe_ttl: int = 8 * 86_400
     shopify_max_age: int = 2 * 86_400
     worker_batch: int = 500
+    worker_lanes: int = 1
     worker_block_ms: int = 1000
     reclaim_idle_ms: int = 30_000
     consumer: str = ""
@@ -247,6 +251,7 @@ class Settings:
                                  60, 400 * 86_400),
             dedupe_ttl=_int("TRACKER_DEDUPE_TTL", get("TRACKER_DEDUPE_TTL"), 60, 400 * 86_400),
             worker_batch=_int("TRACKER_WORKER_BATCH", get("TRACKER_WORKER_BATCH"), 1, 100_000),
+            worker_lanes=_int("TRACKER_WORKER_LANES", get("TRACKER_WORKER_LANES"), 1, 16),
             worker_block_ms=_int(
                 "TRACKER_WORKER_BLOCK_MS", get("TRACKER_WORKER_BLOCK_MS"), 1, 60_000
             ),

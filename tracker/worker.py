@@ -114,6 +114,7 @@ class Worker:
         self.joins = Joins(redis, self.keys, self.fast)
         self.cluster = is_cluster_url(url)
         self._turn = 0
+        self._busy: set[tuple[str, str]] = set()  # (stream, entry id) being folded here
         self._configs: dict[str, tuple[WorkspaceConfig | None, float]] = {}
 
     async def prepare(self) -> None:
@@ -164,13 +165,18 @@ class Worker:
 
     async def process(self, stream: str, entries: Sequence[Entry]) -> None:
         """Fold a batch of entries, then acknowledge them all."""
-        if stream.endswith(":events"):
-            await self._events(stream, entries)
-        else:
-            await self._clicks(stream, entries)
         ids = [entry_id for entry_id, _ in entries]
-        if ids:
-            await self.redis.xack(stream, CLICK_GROUP, *ids)
+        busy = {(stream, i) for i in ids}
+        self._busy |= busy  # this process's lanes never reclaim them meanwhile
+        try:
+            if stream.endswith(":events"):
+                await self._events(stream, entries)
+            else:
+                await self._clicks(stream, entries)
+            if ids:
+                await self.redis.xack(stream, CLICK_GROUP, *ids)
+        finally:
+            self._busy -= busy
         self.stats.read += len(entries)
 
     async def dead_letter(self, stream: str, entry_id: str, fields: dict[str, str] | None,
@@ -289,39 +295,44 @@ class Worker:
         """Take over entries idle longer than the reclaim time (a dead consumer's);
         set aside those that were delivered too often (poison)."""
         total = 0
+        idle = self.settings.reclaim_idle_ms
         for stream in self.streams():
-            await self._poison(stream)
-            start = "0-0"
+            start = "-"
             while True:
-                reply = await self.redis.xautoclaim(
-                    stream, CLICK_GROUP, self.consumer,
-                    min_idle_time=self.settings.reclaim_idle_ms,
-                    start_id=start, count=self.settings.worker_batch,
-                )
-                start, entries = reply[0], reply[1]
-                if entries:
-                    total += len(entries)
-                    await self.process(stream, entries)
-                if start in ("0-0", b"0-0"):
+                # decode_responses=True: the replies are str, which redis-py's stubs miss
+                pending: list[dict[str, Any]] = await self.redis.xpending_range(
+                    stream, CLICK_GROUP, min=start, max="+",
+                    count=self.settings.worker_batch, idle=idle)
+                if not pending:
                     break
+                poison, claim = [], []
+                for p in pending:
+                    entry_id = str(p["message_id"])
+                    if (stream, entry_id) in self._busy:
+                        continue  # one of our own lanes is folding it right now
+                    if int(p["times_delivered"]) >= MAX_DELIVERIES:
+                        poison.append((entry_id, int(p["times_delivered"])))
+                    else:
+                        claim.append(entry_id)
+                for entry_id, times in poison:
+                    claimed: list[Entry] = await self.redis.xclaim(  # type: ignore[assignment]
+                        stream, CLICK_GROUP, self.consumer, idle, [entry_id])
+                    for cid, fields in claimed:
+                        await self.dead_letter(stream, cid, fields, f"failed {times} deliveries")
+                        await self.redis.xack(stream, CLICK_GROUP, cid)
+                if claim:
+                    # XCLAIM with the idle time again: an entry another consumer
+                    # touched meanwhile stays theirs.
+                    entries: list[Entry] = await self.redis.xclaim(  # type: ignore[assignment]
+                        stream, CLICK_GROUP, self.consumer, idle, list[Any](claim))
+                    if entries:
+                        total += len(entries)
+                        await self.process(stream, entries)
+                if len(pending) < self.settings.worker_batch:
+                    break
+                start = "(" + str(pending[-1]["message_id"])
         self.stats.reclaimed += total
         return total
-
-    async def _poison(self, stream: str) -> None:
-        # decode_responses=True: the replies are str, which redis-py's stubs miss
-        pending: list[dict[str, Any]] = await self.redis.xpending_range(
-            stream, CLICK_GROUP, min="-", max="+", count=100,
-            idle=self.settings.reclaim_idle_ms)
-        for p in pending:
-            times = int(p["times_delivered"])
-            if times < MAX_DELIVERIES:
-                continue
-            claimed: list[Entry] = await self.redis.xclaim(  # type: ignore[assignment]
-                stream, CLICK_GROUP, self.consumer, self.settings.reclaim_idle_ms,
-                [p["message_id"]])
-            for entry_id, fields in claimed:
-                await self.dead_letter(stream, entry_id, fields, f"failed {times} deliveries")
-                await self.redis.xack(stream, CLICK_GROUP, entry_id)
 
     async def trim(self) -> int:
         """Trim each stream below what the group has acknowledged, keeping the
@@ -406,6 +417,18 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         await self.prepare()
         log.info("worker %s reading %s", self.consumer, ", ".join(self.streams()))
+        # Optionally several read-fold-ack loops in one process: while Redis
+        # runs one batch's scripts, Python prepares the next (measured: 14.7k
+        # clicks/s with one lane, 21k with three). Safe because every fold is
+        # idempotent and independent of arrival order (the arrival-order
+        # property test); each loop acks only what it folded, and reclaim skips
+        # what a sibling lane holds. Off by default: a crash-looping process
+        # with more entries in flight sends more of them toward the poison
+        # limit (seen in the SIGKILL test with three lanes).
+        await asyncio.gather(*(self._lane(stop) for _ in range(self.settings.worker_lanes)))
+        log.info("worker %s stopped: %s", self.consumer, self.stats)
+
+    async def _lane(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.run_once(self.settings.worker_block_ms)
@@ -414,7 +437,6 @@ class Worker:
                 self.stats.errors += 1
                 log.warning("worker round failed (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1)
-        log.info("worker %s stopped: %s", self.consumer, self.stats)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -60,6 +60,7 @@ def env(redis_url: str, prefix: str, r: object) -> dict[str, str]:
         "TRACKER_KEY_PREFIX": prefix,
         "TRACKER_PORT": str(port),
         "TRACKER_WORKER_BLOCK_MS": "100",
+        "TRACKER_WORKER_LANES": "3",  # lanes fold concurrently: the same numbers
         "TRACKER_LOG_LEVEL": "warning",
     }
 

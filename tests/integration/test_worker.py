@@ -153,6 +153,35 @@ def test_a_dead_consumers_pending_entries_are_reclaimed_once(
     assert (rep["clicks"], rep["unique_clickers"]) == (4, 2)
 
 
+def test_reclaim_never_takes_what_a_sibling_lane_is_folding(
+    client: TestClient, auth: dict[str, str], redis_url: str, prefix: str, r: redis.Redis
+) -> None:
+    """Lanes of one process share its consumer name: one lane's reclaim must leave
+    the entries another lane holds (each would count as one more delivery, and
+    five make an entry poison)."""
+    from tests.conftest import make_settings
+
+    settings = make_settings(redis_url, prefix, reclaim_idle_ms=100)
+    for code in links(client, auth, ["a", "b", "c"]):
+        client.get(f"/{code}", headers={"user-agent": PHONE})
+    stream = Keys(prefix).click_stream(0)
+
+    async def lanes(worker: Worker) -> tuple[int, int, int]:
+        [(_, entries)] = await worker.read(block_ms=None)
+        worker._busy |= {(stream, entry_id) for entry_id, _ in entries}  # a lane holds them
+        await asyncio.sleep(0.15)  # past the reclaim idle time
+        while_held = await worker.reclaim()
+        times = max(int(p["times_delivered"]) for p in await worker.redis.xpending_range(
+            stream, CLICK_GROUP, min="-", max="+", count=10))
+        worker._busy.clear()  # the lane died without acking
+        await asyncio.sleep(0.15)
+        return while_held, times, await worker.reclaim()
+
+    assert with_worker(settings, lanes, consumer="w1") == (0, 1, 3)
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
+    assert report(client, auth)["clicks"] == 3
+
+
 def test_entries_we_did_not_write_are_acked_not_folded(
     client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
 ) -> None:
