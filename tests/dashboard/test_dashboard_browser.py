@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from tests.browser import browser  # noqa: F401  (the fixture)
+from tests.integration.test_e2e import wait_for
 from tracker.embedded import free_port
 
 pytestmark = pytest.mark.e2e
@@ -56,15 +57,7 @@ def stack(redis_url: str, prefix: str, r: redis.Redis) -> Iterator[Stack]:
                              env=env, capture_output=True, text=True, check=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "web process did not start"
-            time.sleep(0.05)
+        wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200, what="web process")
         yield Stack(base, json.loads(created.stdout)["api_key"])
     finally:
         for proc in (web, worker):

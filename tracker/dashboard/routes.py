@@ -50,6 +50,10 @@ HEADERS = {
 }
 
 
+class SignedOut(Exception):
+    """No valid read-only key in the cookie: back to the sign-in page."""
+
+
 class Page(Exception):
     """An error shown as a page (the dashboard speaks HTML, not problem+json)."""
 
@@ -77,6 +81,13 @@ async def _session(request: Request) -> tuple[str, WorkspaceConfig] | None:
         return None
     cfg = await store.workspace_config(found[0])
     return (found[0], cfg) if cfg is not None else None
+
+
+async def _signed_in(request: Request) -> tuple[str, WorkspaceConfig]:
+    session = await _session(request)
+    if session is None:
+        raise SignedOut
+    return session
 
 
 def _secure(request: Request) -> bool:
@@ -233,10 +244,7 @@ def _in(iso: str, period: tuple[int, int] | None) -> bool:
 
 
 async def campaign(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
-    ws, cfg = session
+    ws, cfg = await _signed_in(request)
     view = View(request, cfg)
     name = request.path_params["campaign"]
     data = await _campaign_data(request, ws, cfg, view, name)
@@ -250,10 +258,7 @@ async def campaign(request: Request) -> Response:
 
 
 async def compare(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
-    ws, cfg = session
+    ws, cfg = await _signed_in(request)
     view = View(request, cfg)
     names = [n for v in request.query_params.getlist("campaigns") for n in v.split(",") if n]
     names = list(dict.fromkeys(names))
@@ -333,6 +338,8 @@ def _guard(handler: Any) -> Any:
         try:
             response: Response = await handler(request)
             return response
+        except SignedOut:
+            return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
         except Page as exc:
             session = request.cookies.get(COOKIE) is not None
             return _html(pages.problem(exc.title, exc.detail, signed_in=session), exc.status)
