@@ -185,3 +185,32 @@ def test_the_click_id_goes_last_in_the_query(url: str, expected: str) -> None:
 
 def test_max_url_length_is_2048() -> None:
     assert MAX_URL_LENGTH == 2048
+
+
+def test_code_letters_are_uniform() -> None:
+    from collections import Counter
+
+    from tracker.links import ALPHABET
+
+    counts = Counter(ch for _ in range(40_000) for ch in new_code(8))
+    expected = 40_000 * 8 / len(ALPHABET)
+    assert set(counts) == set(ALPHABET)
+    # a modulo bias (256 % 57 = 28 letters drawn 5 times in 256, not 4) would
+    # show as about +25 % on those letters
+    assert max(counts.values()) < expected * 1.08 and min(counts.values()) > expected * 0.92
+
+
+def test_a_forked_process_draws_its_own_codes() -> None:
+    import os
+
+    new_code(8)  # the parent's pool is filled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first codes
+        os.write(write, "".join(new_code(8) for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    ours = "".join(new_code(8) for _ in range(5))
+    assert child != ours
