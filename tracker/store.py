@@ -312,10 +312,23 @@ class Store:
             by_triple[(spec.campaign, spec.recipient, spec.url)].append(i)
         triples = list(by_triple)
 
+        # One HMGET per campaign and thousand links, not one HGET a link: the
+        # client's per-command cost was a tenth of the batch API's time.
+        by_campaign: dict[str, list[int]] = defaultdict(list)
+        for i, (campaign, _, _) in enumerate(triples):
+            by_campaign[campaign].append(i)
         pipe = self.redis.pipeline(transaction=False)
-        for campaign, recipient, url in triples:
-            pipe.hget(self.keys.link_index(ws, campaign), index_field(recipient, url))
-        existing: list[str | None] = await pipe.execute()
+        chunks: list[list[int]] = []
+        for campaign, idxs in by_campaign.items():
+            for start in range(0, len(idxs), CREATE_CHUNK):
+                chunk = idxs[start:start + CREATE_CHUNK]
+                pipe.hmget(self.keys.link_index(ws, campaign),
+                           [index_field(triples[i][1], triples[i][2]) for i in chunk])
+                chunks.append(chunk)
+        existing: list[str | None] = [None] * len(triples)
+        for chunk, values in zip(chunks, await pipe.execute(), strict=True):
+            for i, value in zip(chunk, values, strict=True):
+                existing[i] = value
 
         code_of: dict[tuple[str, str, str], str] = {}
         fresh: list[tuple[str, str, str]] = []
