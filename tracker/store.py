@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import NoScriptError, ResponseError
 
 from . import keys as keymod
@@ -81,13 +82,29 @@ def connect(url: str, *, timeout: float | None = 5.0) -> Redis:
             retry=Retry(NoBackoff(), 1),
         )
         return cast(Redis, cluster)
+    extra: dict[str, Any] = {}
+    if url.startswith("redis://"):
+        extra["connection_class"] = _HiredisPackedConnection
     return aioredis.Redis.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=2.0,
         socket_timeout=timeout,
         health_check_interval=30,
+        **extra,
     )
+
+
+class _HiredisPackedConnection(aioredis.Connection):
+    """redis-py's asyncio connection packs commands in Python, its sync one with
+    hiredis in C; this one uses the sync one's packer. A 1,000-link script call
+    is 8,000 arguments: packing them was a quarter of the batch API's time."""
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._serializer.pack(*args)
+        return packed
 
 
 @dataclass(frozen=True)
