@@ -14,6 +14,14 @@ from tracker.embedded import EmbeddedRedis
 from tracker.keys import Keys
 
 
+def replayed(spool: Path, timeout: float, what: str) -> None:
+    """Wait until the web process has written its spool back to Redis."""
+    deadline = time.monotonic() + timeout
+    while any(spool.iterdir()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def test_cached_links_redirect_through_an_outage_and_their_clicks_arrive(
     tmp_path: Path, prefix: str
 ) -> None:
@@ -45,10 +53,7 @@ def test_cached_links_redirect_through_an_outage_and_their_clicks_arrive(
             assert len(lines) == 5
 
             server.start()  # same port, same AOF: the link is still there
-            deadline = time.monotonic() + 20
-            while any(spool.iterdir()):
-                assert time.monotonic() < deadline, "spooled clicks were not written back"
-                time.sleep(0.05)
+            replayed(spool, 20, "spooled clicks were not written back")
         conn = redis.Redis.from_url(server.url, decode_responses=True)
         entries = conn.xrange(Keys(prefix).click_stream(0))
         conn.close()
@@ -120,10 +125,7 @@ def test_a_new_process_replays_what_a_dead_one_spooled(
     (spool / f"clicks-{dead.pid}.spool").write_text("\n".join(rows) + "\n" + torn)
     settings = make_settings(redis_url, prefix, spool_dir=str(spool))
     with TestClient(create_app(settings)):
-        deadline = time.monotonic() + 10
-        while any(spool.iterdir()):
-            assert time.monotonic() < deadline, "leftover spool not replayed"
-            time.sleep(0.05)
+        replayed(spool, 10, "leftover spool not replayed")
     assert [f["id"] for _, f in r.xrange(stream)] == ["c0", "c1", "c2"]  # in order
 
 
@@ -234,10 +236,7 @@ def test_fire_and_forget_redirects_first_and_still_keeps_every_click(
                 assert time.monotonic() < deadline, "the forgotten clicks were not spooled"
                 time.sleep(0.05)
             server.start()
-            deadline = time.monotonic() + 20
-            while any(spool.iterdir()):
-                assert time.monotonic() < deadline, "spooled clicks were not written back"
-                time.sleep(0.05)
+            replayed(spool, 20, "spooled clicks were not written back")
         drain_worker(settings)
         with TestClient(create_app(settings)) as client:
             rep = client.get("/api/v1/campaigns/ff/report", headers=auth).json()
