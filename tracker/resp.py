@@ -65,7 +65,7 @@ class FastRedis:
         if self.unix:
             query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
             db = query.get("db", "")
-        self.db = int(db) if db.isdigit() else 0
+        self.db = int(db) if db.isascii() and db.isdigit() else 0
         self.connect_timeout = connect_timeout
         self._transport: Any = None
         self._reader = hiredis.Reader(encoding="utf-8", errors="replace")

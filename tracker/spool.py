@@ -103,7 +103,7 @@ class Spool:
         out = []
         for path in self.dir.glob("clicks-*"):
             pid = path.name.removeprefix("clicks-").split(".")[0]
-            if not pid.isdigit():
+            if not (pid.isascii() and pid.isdigit()):
                 continue
             if int(pid) == os.getpid() or not _alive(int(pid)):
                 out.append(path)

@@ -85,6 +85,11 @@ def parse_time(value: Any, field: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '¹' or '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def check_id(value: Any, field: str, *, required: bool = True) -> str:
     """Campaign and recipient ids: opaque strings of the campaign tool."""
     if value is None and not required:

@@ -12,7 +12,7 @@ from ..clock import iso_ms
 from ..messages import campaign_spec
 from ..problems import invalid
 from ..store import Store
-from ..validation import FieldError, Invalid, check_id
+from ..validation import FieldError, Invalid, check_id, is_digits
 from .common import config, json_body, store_of, workspace
 from .reports import build_report, period_of, window_of
 
@@ -91,9 +91,9 @@ async def list_(request: Request) -> Response:
     if key not in SORTABLE:
         raise invalid([FieldError("sort", f"one of {', '.join(SORTABLE)} (- for descending)")])
     limit_raw, cursor_raw = q.get("limit", "50"), q.get("cursor", "0")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= PAGE_MAX:
+    if not is_digits(limit_raw) or not 1 <= int(limit_raw) <= PAGE_MAX:
         raise invalid([FieldError("limit", f"a whole number from 1 to {PAGE_MAX}")])
-    if not cursor_raw.isdigit():
+    if not is_digits(cursor_raw):
         raise invalid([FieldError("cursor", "is not a cursor from a previous page")])
     limit, offset = int(limit_raw), int(cursor_raw)
     cfg = await config(request, ws)

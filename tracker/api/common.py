@@ -11,7 +11,7 @@ from ..clock import now_ms
 from ..problems import Problem
 from ..settings import Settings
 from ..store import Store
-from ..validation import FieldError
+from ..validation import FieldError, is_digits
 from ..workspaces import WorkspaceConfig
 
 _JSON_TYPES = ("application/json", "application/problem+json", "text/plain")
@@ -79,7 +79,7 @@ async def raw_body(request: Request, limit: int) -> bytes:
     """The body's bytes, refused with 413 as soon as it passes `limit`."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not is_digits(declared):
             raise Problem(400, "Bad request", "Content-Length is not a number.")
         if int(declared) > limit:
             raise _too_large(limit)

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from ..clock import iso_ms
 from ..problems import Problem, invalid
-from ..validation import FieldError, Invalid, parse_time
+from ..validation import FieldError, Invalid, is_digits, parse_time
 from .common import store_of, workspace
 
 PAGE = 1000
@@ -67,7 +67,7 @@ async def _export(request: Request, kind: str) -> Response:
         # "<scan position>:<campaign>": names, not positions, so campaigns created
         # between two requests cannot shift a resume.
         page, _, name = q["cursor"].partition(":")
-        if not page.isdigit() or name not in campaigns:
+        if not is_digits(page) or name not in campaigns:
             raise invalid([FieldError("cursor", "is not a cursor from an export row")])
         first = campaigns.index(name)
     csv_out = "text/csv" in request.headers.get("accept", "")

@@ -19,7 +19,7 @@ from ..metrics import campaign_report, range_aggregates
 from ..problems import Problem, invalid
 from ..series import INTERVALS, METRICS, timeseries, windowed
 from ..store import Store
-from ..validation import FieldError, Invalid
+from ..validation import FieldError, Invalid, is_digits
 from ..workspaces import WorkspaceConfig, parse_window_hours
 from .common import config, store_of, workspace
 
@@ -30,7 +30,7 @@ def window_of(request: Request, cfg: WorkspaceConfig) -> int:
     if raw is None:
         return cfg.attribution_window_h
     try:
-        hours = parse_window_hours(int(raw) if raw.isdigit() else raw, "window")
+        hours = parse_window_hours(int(raw) if is_digits(raw) else raw, "window")
     except Invalid as exc:
         raise invalid(exc.errors) from None
     if hours > cfg.attribution_window_h:

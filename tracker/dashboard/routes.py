@@ -33,7 +33,7 @@ from ..api.reports import (
 from ..clock import now_ms
 from ..problems import Problem
 from ..store import Store
-from ..validation import Invalid
+from ..validation import Invalid, is_digits
 from ..workspaces import WorkspaceConfig, parse_window_hours
 from . import pages
 
@@ -117,7 +117,7 @@ class View:
         self.tz = ZoneInfo(cfg.timezone)
         raw = q.get("window", "")
         try:
-            self.window = (parse_window_hours(int(raw) if raw.isdigit() else raw, "window")
+            self.window = (parse_window_hours(int(raw) if is_digits(raw) else raw, "window")
                            if raw else cfg.attribution_window_h)
         except Invalid:
             raise Page(422, "Bad window", f"{raw!r} is not a window like 24h or 5d.") from None
