@@ -80,6 +80,10 @@ class EmbeddedRedis:
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "everysec",
+            # Link buckets stay compact listpacks up to this many links (see
+            # keys.link_bucket): 512, not 128, before a bucket turns into a
+            # hashtable (~20 million links a partition at 128).
+            "--hash-max-ziplist-entries", "512",
             "--logfile", "redis.log",
             "--daemonize", "no",
         ]

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import CLICK_GROUP, Keys
-from .store import Redis
+from .links import MAX_CODE_LENGTH, MIN_CODE_LENGTH, code_key, template_id
+from .store import Redis, candidate_codes
 
 US = "\x1f"
 
@@ -146,6 +147,9 @@ async def erase_recipient(redis: Redis, keys: Keys, ws: str, recipient: str,
                 await redis.hset(rows, click_id, json.dumps(row, separators=(",", ":")))
                 done.click_rows += 1
                 touched = True
+        moved = await _rename_bucket_links(redis, keys, ws, campaign, recipient, p, secret)
+        done.links += moved
+        touched = touched or moved > 0
         idx = keys.link_index(ws, campaign)
         for name, code in await _hscan(redis, idx):
             who, _, destination = name.partition(US)
@@ -195,6 +199,37 @@ async def erase_recipient(redis: Redis, keys: Keys, ws: str, recipient: str,
     for stream in keys.click_streams() + keys.event_streams():
         done.stream_entries += await _drop_entries(redis, stream, recipient, idents)
     return done
+
+
+async def _rename_bucket_links(redis: Redis, keys: Keys, ws: str, campaign: str,
+                               recipient: str, p: str, secret: str) -> int:
+    """Point the recipient's links in this campaign to the pseudonym. Their
+    codes are derived from (campaign, recipient, URL): for each of the
+    campaign's destinations in the recipient's partition, walk the candidates
+    (at every code length a deployment may have used) to the first free one."""
+    prefix = f"{ws}{US}{campaign}{US}"
+    urls = [text[len(prefix):] for _, text in
+            await _hscan(redis, keys.templates(keys.partition(recipient)))
+            if text.startswith(prefix)]
+    key = code_key(secret)
+    n = 0
+    for url in urls:
+        identity = f"{template_id(ws, campaign, url)}{US}{recipient}"
+        for length in range(MIN_CODE_LENGTH, MAX_CODE_LENGTH + 1):
+            for code in candidate_codes(keys, key, ws, (campaign, recipient, url), length):
+                bucket = keys.link_bucket(code)
+                record = await redis.hget(bucket, code)
+                if record is None:
+                    break  # the end of this identity's candidates
+                if record == identity or str(record).startswith(identity + US):
+                    fields = str(record).split(US, 5)[:5]  # without the metadata
+                    fields[1] = p
+                    while len(fields) > 3 and not fields[-1]:
+                        fields.pop()
+                    await redis.hset(bucket, code, US.join(fields))
+                    n += 1
+                    break
+    return n
 
 
 async def _drop_entries(redis: Redis, stream: str, recipient: str, idents: set[str]) -> int:

@@ -76,7 +76,29 @@ class Keys:
         return partition_of(code, self.partitions)
 
     def link(self, code: str) -> str:
+        """A link stored as its own hash: how links were kept before buckets
+        (still read, never written)."""
         return f"{self.prefix}:{{p{self.partition(code)}}}:l:{code}"
+
+    def link_bucket(self, code: str) -> str:
+        """code -> link record, for every code starting with the same three
+        letters: 57^3 buckets a partition, so a million links make buckets of
+        about five, each one small listpack (~60 bytes a link where a hash of
+        its own was ~140)."""
+        return f"{self.prefix}:{{p{self.partition(code)}}}:L:{code[:3]}"
+
+    def templates(self, partition: int) -> str:
+        """Template id -> "workspace US campaign US final URL": what the links of
+        one campaign and destination share, stored once per partition."""
+        return f"{self.prefix}:{{p{partition}}}:tpl"
+
+    def templates_for(self, code: str) -> str:
+        return self.templates(self.partition(code))
+
+    def link_counts(self, partition: int) -> str:
+        """"workspace US campaign" -> links created in the partition (a report
+        adds the partitions up)."""
+        return f"{self.prefix}:{{p{partition}}}:nl"
 
     def destinations(self, partition: int) -> str:
         """Destination id -> final URL, once per partition: links sharing a

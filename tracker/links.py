@@ -9,9 +9,9 @@ repeats and its original encoding, and the fragment is kept.
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Mapping
+import base64
+import hashlib
+from collections.abc import Iterator, Mapping
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import shortuuid
@@ -35,30 +35,43 @@ class InvalidURL(ValueError):
     """A destination we refuse; the message says why, for the API's problem."""
 
 
-# Letters come from a pool of OS random bytes, refilled 4 KiB at a time: one
-# getrandom() call per ~450 codes, where shortuuid's secrets.choice made one
-# per letter (measured: a fifth of the batch API's time). A byte maps to a
-# letter only below 4 x 57 = 228 (the rest are dropped), so every letter is
-# equally likely; bytes.translate does the mapping in C. The pool belongs to
-# one process: a forked child draws its own.
-_POOL_SIZE = 4096
+# A byte maps to a letter only below 4 x 57 = 228 (the rest are dropped), so
+# every letter is equally likely; bytes.translate does the mapping in C.
 _LIMIT = len(ALPHABET) * (256 // len(ALPHABET))
 _TO_LETTER = bytes(ord(ALPHABET[b % len(ALPHABET)]) if b < _LIMIT else 0 for b in range(256))
 _DROP = bytes(range(_LIMIT, 256))
-_pool = b""
-_pos = 0
-_pool_pid = 0
 
 
-def new_code(length: int = MIN_CODE_LENGTH) -> str:
-    """A random, unguessable code: log2(57) = 5.83 bits a letter, 46.7 bits at 8."""
-    global _pool, _pos, _pool_pid
-    if _pos + length > len(_pool) or _pool_pid != os.getpid():
-        _pool = secrets.token_bytes(_POOL_SIZE).translate(_TO_LETTER, _DROP)
-        _pos, _pool_pid = 0, os.getpid()
-    code = _pool[_pos:_pos + length].decode()
-    _pos += length
-    return code
+def code_key(secret: str) -> bytes:
+    """The key link codes are derived with, from a workspace's secret (kept
+    apart from the secret's other use, hashing phones and emails)."""
+    if not secret:
+        raise ValueError("link codes need the workspace's secret")
+    return hashlib.blake2b(secret.encode(), digest_size=32, person=b"trk.codes").digest()
+
+
+def derived_codes(key: bytes, identity: str, length: int = MIN_CODE_LENGTH) -> Iterator[str]:
+    """The candidate codes of one link identity, in order: each 64-byte keyed
+    hash gives about 57 letters (uniform: see _TO_LETTER), cut
+    into codes of `length`. Unguessable without the key, and the same
+    identity always gives the same sequence: that is what makes creating a
+    link idempotent without an index (the first candidate that is free or
+    already holds this identity is its code)."""
+    block = 0
+    while True:
+        digest = hashlib.blake2b(f"{identity}\x1f{block}".encode(), key=key,
+                                 digest_size=64).digest()
+        letters = digest.translate(_TO_LETTER, _DROP)
+        for start in range(0, len(letters) - length + 1, length):
+            yield letters[start:start + length].decode()
+        block += 1
+
+
+def template_id(ws: str, campaign: str, url: str) -> str:
+    """What the links of one campaign and final URL share: 72 bits of a hash,
+    12 characters."""
+    digest = hashlib.blake2b(f"{ws}\x1f{campaign}\x1f{url}".encode(), digest_size=9).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def looks_like_code(text: str) -> bool:

@@ -16,6 +16,30 @@ CLICK_FIELDS = ("code", "ts", "id", "method", "ua", "ref", "lang", "ip")
 CLICK_LINK_FIELDS = ("ws", "campaign", "recipient")
 
 
+US = "\x1f"
+# A deleted link's record: its code stays taken (a cached copy of the old
+# link can never redirect to a new one) and later candidates stay reachable.
+DELETED = "-"
+
+
+def link_record(tid: str, recipient: str, created: int, expires: int | None,
+                disabled: bool, metadata: str | None) -> str:
+    """A link's value in its bucket: template id, recipient, created (ms),
+    expires (ms), disabled ("1"), metadata, with trailing empty fields left out
+    (a record stays short enough for Redis's compact encoding). Ids and URLs
+    never hold control characters and compact JSON escapes them, so the unit
+    separator is safe."""
+    fields = [tid, recipient, str(created), "" if expires is None else str(expires),
+              "1" if disabled else "", metadata or ""]
+    while len(fields) > 3 and not fields[-1]:
+        fields.pop()
+    return US.join(fields)
+
+
+def record_template(value: str) -> str:
+    return value.split(US, 1)[0]
+
+
 @dataclass(frozen=True)
 class Link:
     code: str
@@ -41,6 +65,15 @@ class Link:
             disabled=h.get("x") == "1",
             metadata=h.get("m"),
         )
+
+    @classmethod
+    def from_record(cls, code: str, value: str, template: str) -> Link:
+        """From a bucket record and its template ("ws US campaign US url")."""
+        ws, campaign, url = template.split(US, 2)
+        _, recipient, created, expires, disabled, metadata = (value.split(US, 5) + [""] * 5)[:6]
+        return cls(code=code, ws=ws, campaign=campaign, recipient=recipient, url=url,
+                   created_at=int(created or 0), expires_at=int(expires) if expires else None,
+                   disabled=disabled == "1", metadata=metadata or None)
 
     def state(self, now_ms: int) -> str:
         if self.disabled:

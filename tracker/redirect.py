@@ -251,8 +251,7 @@ class Redirector:
             return await self._cached(entry, code, click, now_ms, click_id, head, send)
         try:
             reply = await self.commit.call(
-                "EVALSHA", Scripts.redirect_miss.sha, 3, self.keys.link(code),
-                self.keys.click_stream_for(code), self.keys.destinations_for(code), now_ms,
+                "EVALSHA", Scripts.redirect_miss.sha, *self._miss_keys(code), now_ms,
                 self.maxlen, *click,
             )
         except (NoScriptError, RespError) as exc:
@@ -260,9 +259,8 @@ class Redirector:
                 return await self._unavailable(code, head, send, exc)
             try:
                 reply = await self.commit.call(
-                    "EVAL", Scripts.redirect_miss.source, 3, self.keys.link(code),
-                    self.keys.click_stream_for(code), self.keys.destinations_for(code),
-                    now_ms, self.maxlen, *click,
+                    "EVAL", Scripts.redirect_miss.source, *self._miss_keys(code), now_ms,
+                    self.maxlen, *click,
                 )
             except (RedisError, OSError, RespError) as exc:
                 return await self._unavailable(code, head, send, exc)
@@ -280,6 +278,12 @@ class Redirector:
         if state == 1:
             return await _redirect(send, prefix + click_id + suffix, head)
         return await _html(send, 410, PAGE_410, head)
+
+    def _miss_keys(self, code: str) -> tuple[int | str, ...]:
+        """The miss script's key count and keys (see redirect_miss.lua)."""
+        k = self.keys
+        return (5, k.link_bucket(code), k.click_stream_for(code), k.templates_for(code),
+                k.link(code), k.destinations_for(code))
 
     async def _unavailable(self, code: str, head: bool, send: Send, exc: Exception) -> int:
         log.warning("redis unavailable (%s); uncached link %s answered 503", exc, code)

@@ -48,7 +48,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_CLICK_PARAM", "trk_id", "Query parameter carrying the click id to the shop."),
     Var("TRACKER_UTM_SOURCE", "whatsapp", "Default utm_source."),
     Var("TRACKER_UTM_MEDIUM", "message", "Default utm_medium."),
-    Var("TRACKER_CODE_LENGTH", "8", "Length of new short codes (8 to 22)."),
+    Var("TRACKER_CODE_LENGTH", "8", "Length of new short codes (8 to 22). Fixed once links "
+        "exist: codes derive from the link, so a repeated create after a change makes a "
+        "second link."),
     Var("TRACKER_LINK_CACHE_SIZE", "100000", "Links kept in each web process's cache."),
     Var("TRACKER_LINK_CACHE_TTL", "5", "Seconds a cached link is trusted; a disabled, expired "
         "or deleted link stops redirecting within this time."),

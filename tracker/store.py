@@ -6,12 +6,11 @@ The redirect's hot path and the worker have their own small I/O
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
@@ -24,9 +23,9 @@ from . import keys as keymod
 from .clock import iso_ms, now_ms
 from .identity import identity_hash
 from .keys import Keys
-from .links import new_code
+from .links import code_key, derived_codes, template_id
 from .messages import CampaignSpec, Registration
-from .models import Link
+from .models import DELETED, US, Link, link_record, record_template
 from .settings import Settings
 from .validation import LinkSpec
 from .workspaces import WorkspaceConfig
@@ -128,7 +127,7 @@ class Script:
 
 class Scripts:
     create_links = Script.load("create_links")
-    claim_index = Script.load("claim_index")
+    edit_link = Script.load("edit_link")
     redirect_miss = Script.load("redirect_miss")
     apply_click = Script.load("apply_click")
     intake = Script.load("intake")
@@ -138,7 +137,7 @@ class Scripts:
 
     @classmethod
     def all(cls) -> list[Script]:
-        return [cls.create_links, cls.claim_index, cls.redirect_miss, cls.apply_click,
+        return [cls.create_links, cls.edit_link, cls.redirect_miss, cls.apply_click,
                 cls.intake, cls.ensure, cls.apply_status, cls.join_clicks]
 
 
@@ -154,15 +153,8 @@ def key_id(digest: str) -> str:
     return digest[:12]
 
 
-def destination_id(url: str) -> str:
-    """A final URL's id in the destinations table (72 bits of its hash)."""
-    return base64.urlsafe_b64encode(hashlib.blake2b(url.encode(), digest_size=9).digest()
-                                    ).decode()
-
-
 def index_field(recipient: str, url: str) -> str:
-    # The final URL (UTM merged) identifies the destination: a different utm
-    # object is a different link. Hashed so the index stays small.
+    # The old link index (links created before codes were derived; read only).
     return f"{recipient}\x1f{hashlib.blake2b(url.encode(), digest_size=12).hexdigest()}"
 
 
@@ -284,194 +276,178 @@ class Store:
 
     # -- links ----------------------------------------------------------------------
     async def get_link(self, code: str) -> Link | None:
-        h: dict[str, str] = await self.redis.hgetall(self.keys.link(code))  # type: ignore[assignment]
-        if not h:
-            return None
-        await self._resolve([(code, h)])
-        return Link.from_hash(code, h)
+        return (await self.load_links([code])).get(code)
 
-    async def _resolve(self, hashes: Sequence[tuple[str, dict[str, str]]]) -> None:
-        """Fill in each link's URL ("u") from its destination id ("d")."""
-        todo = [(code, h) for code, h in hashes if "u" not in h and h.get("d")]
-        if not todo:
-            return
+    async def load_links(self, codes: Sequence[str]) -> dict[str, Link]:
+        """code -> link for those that exist (two round trips): links kept in
+        buckets, and links stored the old way (an own hash each)."""
         pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            pipe.hget(self.keys.link_bucket(code), code)
+            pipe.hgetall(self.keys.link(code))
+        replies = await pipe.execute()
+        records: dict[str, str] = {}
+        legacy: list[tuple[str, dict[str, str]]] = []
+        for i, code in enumerate(codes):
+            record, h = replies[2 * i], replies[2 * i + 1]
+            if record:
+                if record != DELETED:
+                    records[code] = str(record)
+            elif h:
+                legacy.append((code, h))
+        wanted = sorted({(self.keys.partition(c), record_template(v)) for c, v in records.items()})
+        pipe = self.redis.pipeline(transaction=False)
+        for partition, tid in wanted:
+            pipe.hget(self.keys.templates(partition), tid)
+        todo = [(code, h) for code, h in legacy if "u" not in h and h.get("d")]
         for code, h in todo:
             pipe.hget(self.keys.destinations_for(code), h["d"])
-        for (_, h), url in zip(todo, await pipe.execute(), strict=True):
+        replies = await pipe.execute() if wanted or todo else []
+        templates = dict(zip(wanted, replies[:len(wanted)], strict=True))
+        for (_, h), url in zip(todo, replies[len(wanted):], strict=True):
             h["u"] = str(url or "")
+        out: dict[str, Link] = {}
+        for code, record in records.items():
+            template = templates.get((self.keys.partition(code), record_template(record)))
+            if template:
+                out[code] = Link.from_record(code, record, str(template))
+        for code, h in legacy:
+            out[code] = Link.from_hash(code, h)
+        return out
 
     async def link_urls(self, codes: Sequence[str]) -> dict[str, str]:
         """code -> final URL, for many links (two round trips)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for code in codes:
-            pipe.hmget(self.keys.link(code), ["u", "d"])
-        hashes = [(code, {k: v for k, v in (("u", u), ("d", d)) if v})
-                  for code, (u, d) in zip(codes, await pipe.execute(), strict=True)]
-        await self._resolve(hashes)
-        return {code: h.get("u", "") for code, h in hashes}
+        links = await self.load_links(codes)
+        return {code: links[code].url if code in links else "" for code in codes}
 
     async def create_links(
-        self, ws: str, specs: Sequence[LinkSpec], hash_secret: str = ""
+        self, ws: str, specs: Sequence[LinkSpec], secret: str
     ) -> list[Link]:
         """Create links idempotently; results in the order of `specs`.
 
-        1. Look the (campaign, recipient, destination) triples up in each
-           campaign's index: existing links are returned as they are.
-        2. Reserve fresh codes for the rest, per partition, redrawing any
-           that collide.
-        3. Claim the index entries; where a concurrent request won the
-           claim, drop our copy and return theirs.
+        A link is identified by (campaign, recipient, final URL) in its
+        workspace. Its code is the first of the identity's derived candidates
+        (links.derived_codes) that is free or already holds this identity, so a
+        repeated or concurrent request finds the same link without an index.
+        Links created before codes were derived are found in the campaign's
+        old index first.
         """
         created = now_ms()
-        by_triple: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-        for i, spec in enumerate(specs):
-            by_triple[(spec.campaign, spec.recipient, spec.url)].append(i)
-        triples = list(by_triple)
-
-        # One HMGET per campaign and thousand links, not one HGET a link: the
-        # client's per-command cost was a tenth of the batch API's time.
-        by_campaign: dict[str, list[int]] = defaultdict(list)
-        for i, (campaign, _, _) in enumerate(triples):
-            by_campaign[campaign].append(i)
-        pipe = self.redis.pipeline(transaction=False)
-        chunks: list[list[int]] = []
-        for campaign, idxs in by_campaign.items():
-            for start in range(0, len(idxs), CREATE_CHUNK):
-                chunk = idxs[start:start + CREATE_CHUNK]
-                pipe.hmget(self.keys.link_index(ws, campaign),
-                           [index_field(triples[i][1], triples[i][2]) for i in chunk])
-                chunks.append(chunk)
-        existing: list[str | None] = [None] * len(triples)
-        for chunk, values in zip(chunks, await pipe.execute(), strict=True):
-            for i, value in zip(chunk, values, strict=True):
-                existing[i] = value
-
-        code_of: dict[tuple[str, str, str], str] = {}
-        fresh: list[tuple[str, str, str]] = []
-        for triple, code in zip(triples, existing, strict=True):
-            if code:
-                code_of[triple] = code
-            else:
-                fresh.append(triple)
-
-        spec_of = {t: specs[by_triple[t][0]] for t in fresh}
-        candidates = await self._reserve_codes(ws, [spec_of[t] for t in fresh], created)
-        for triple, code in zip(fresh, candidates, strict=True):
-            code_of[triple] = code
-
-        losers = await self._claim(ws, fresh, candidates, code_of)
-        if losers:
-            await self.redis.delete(*[self.keys.link(c) for c in losers])
-        await self.redis.sadd(
-            self.keys.workspace_campaigns(ws), *{spec.campaign for spec in specs}
-        )
-        await self.save_identities(ws, [
-            (identity_hash(hash_secret, kind, value), spec.recipient)
-            for spec in specs
-            for kind, value in (("phone", spec.phone), ("email", spec.email))
-            if value and hash_secret
-        ])
-
-        ours = dict(zip(candidates, (spec_of[t] for t in fresh), strict=True))
-        need = [c for c in set(code_of.values()) if c not in ours or c in losers]
-        links: dict[str, Link] = {}
-        if need:
-            pipe = self.redis.pipeline(transaction=False)
-            for code in need:
-                pipe.hgetall(self.keys.link(code))
-            found = [(code, h) for code, h in zip(need, await pipe.execute(), strict=True) if h]
-            await self._resolve(found)
-            for code, h in found:
-                links[code] = Link.from_hash(code, h)
-        for code, spec in ours.items():
-            if code not in losers:
-                links[code] = _link_of(code, ws, spec, created)
-        out: list[Link] = []
+        specs_of: dict[tuple[str, str, str], LinkSpec] = {}
         for spec in specs:
-            code = code_of[(spec.campaign, spec.recipient, spec.url)]
-            out.append(links.get(code) or _link_of(code, ws, spec, created))
-        return out
-
-    async def _reserve_codes(self, ws: str, specs: Sequence[LinkSpec], created: int) -> list[str]:
-        codes: list[str] = [""] * len(specs)
-        todo = list(range(len(specs)))
+            specs_of.setdefault((spec.campaign, spec.recipient, spec.url), spec)
+        found = await self._legacy_links(ws, list(specs_of))
+        todo = [t for t in specs_of if t not in found]
+        key = code_key(secret)
+        candidates = {t: self._candidates(key, ws, t) for t in todo}
+        code_of = {t: next(candidates[t]) for t in todo}
         while todo:
-            by_partition: dict[int, list[int]] = defaultdict(list)
-            for i in todo:
-                # A recipient's links live in the recipient's partition, so all
-                # their clicks land in one stream (read in order by one consumer).
-                recipient = specs[i].recipient
-                code = self._draw(self.keys.partition(recipient) if recipient else None)
-                codes[i] = code
-                by_partition[self.keys.partition(code)].append(i)
+            by_partition: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+            for t in todo:
+                by_partition[self.keys.partition(code_of[t])].append(t)
             pipe = self.redis.pipeline(transaction=False)
-            calls: list[list[int]] = []
-            for idxs in by_partition.values():
-                for start in range(0, len(idxs), CREATE_CHUNK):
-                    chunk = idxs[start : start + CREATE_CHUNK]
-                    args: list[Any] = []
-                    for i in chunk:
-                        s = specs[i]
-                        args += [ws, s.campaign, s.recipient, destination_id(s.url),
-                                 "" if s.expires_at is None else s.expires_at,
-                                 s.metadata or "", created, s.url]
-                    partition = self.keys.partition(codes[chunk[0]])
-                    pipe.execute_command(
-                        "EVALSHA", Scripts.create_links.sha, len(chunk) + 1,
-                        *[self.keys.link(codes[i]) for i in chunk],
-                        self.keys.destinations(partition), *args,
-                    )
+            calls: list[list[tuple[str, str, str]]] = []
+            for partition, triples in by_partition.items():
+                for start in range(0, len(triples), CREATE_CHUNK):
+                    chunk = triples[start:start + CREATE_CHUNK]
+                    self._queue_create(pipe, ws, partition, chunk, code_of, specs_of, created)
                     calls.append(chunk)
             try:
                 results = await pipe.execute()
             except NoScriptError:
                 await self.redis.script_load(Scripts.create_links.source)
-                continue  # nothing was written by a failed EVALSHA: draw again
-            todo = [i for chunk, res in zip(calls, results, strict=True)
-                    for i, ok in zip(chunk, res, strict=True) if not ok]
-        return codes
+                continue  # a failed EVALSHA wrote nothing: send again
+            todo = []
+            for chunk, replies in zip(calls, results, strict=True):
+                for t, reply in zip(chunk, replies, strict=True):
+                    spec = specs_of[t]
+                    if reply == 1:
+                        found[t] = _link_of(code_of[t], ws, spec, created)
+                    elif reply == 0:
+                        code_of[t] = next(candidates[t])  # taken: the next candidate
+                        todo.append(t)
+                    else:
+                        found[t] = Link.from_record(
+                            code_of[t], str(reply), US.join((ws, spec.campaign, spec.url)))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(self.keys.workspace_campaigns(ws), *{spec.campaign for spec in specs})
+        # Every recipient, found or created: a retry after a crash between the
+        # two steps completes the set (SADD is idempotent).
+        by_campaign: dict[str, list[str]] = defaultdict(list)
+        for campaign, recipient, _ in specs_of:
+            if recipient:
+                by_campaign[campaign].append(recipient)
+        for campaign, recipients in by_campaign.items():
+            for start in range(0, len(recipients), CREATE_CHUNK):
+                pipe.sadd(self.keys.recipients(ws, campaign),
+                          *recipients[start:start + CREATE_CHUNK])
+        await pipe.execute()
+        await self.save_identities(ws, [
+            (identity_hash(secret, kind, value), spec.recipient)
+            for spec in specs
+            for kind, value in (("phone", spec.phone), ("email", spec.email))
+            if value
+        ])
+        return [found[(s.campaign, s.recipient, s.url)] for s in specs]
 
-    async def _claim(
-        self,
-        ws: str,
-        fresh: list[tuple[str, str, str]],
-        candidates: list[str],
-        code_of: dict[tuple[str, str, str], str],
-    ) -> set[str]:
-        by_campaign: dict[str, list[int]] = defaultdict(list)
-        for i, (campaign, _, _) in enumerate(fresh):
-            by_campaign[campaign].append(i)
-        losers: set[str] = set()
-        for campaign, idxs in by_campaign.items():
-            for start in range(0, len(idxs), CREATE_CHUNK):
-                chunk = idxs[start : start + CREATE_CHUNK]
-                args: list[str] = []
-                for i in chunk:
-                    _, recipient, url = fresh[i]
-                    args += [index_field(recipient, url), candidates[i], recipient]
-                won = await Scripts.claim_index(
-                    self.redis,
-                    [self.keys.link_index(ws, campaign), self.keys.recipients(ws, campaign)],
-                    args,
-                )
-                for i, winner in zip(chunk, won, strict=True):
-                    if winner != candidates[i]:
-                        losers.add(candidates[i])
-                        code_of[fresh[i]] = winner
-        return losers
+    def _queue_create(self, pipe: Any, ws: str, partition: int,
+                      chunk: list[tuple[str, str, str]], code_of: dict[tuple[str, str, str], str],
+                      specs_of: dict[tuple[str, str, str], LinkSpec], created: int) -> None:
+        templates: dict[str, int] = {}
+        head: list[Any] = []
+        keys: list[str] = []
+        args: list[Any] = []
+        for t in chunk:
+            campaign, recipient, url = t
+            tid = template_id(ws, campaign, url)
+            if tid not in templates:
+                templates[tid] = len(templates) + 1
+                head += [tid, US.join((ws, campaign, url)), US.join((ws, campaign))]
+            spec = specs_of[t]
+            code = code_of[t]
+            keys += [self.keys.link_bucket(code), self.keys.link(code)]
+            args += [code, templates[tid],
+                     link_record(tid, recipient, created, spec.expires_at, False, spec.metadata)]
+        keys += [self.keys.templates(partition), self.keys.link_counts(partition)]
+        # (execute_command: a cluster pipeline refuses its evalsha helper)
+        pipe.execute_command("EVALSHA", Scripts.create_links.sha, len(keys), *keys,
+                             len(templates), *head, *args)
 
-    def _draw(self, partition: int | None = None) -> str:
-        """A fresh random code; with `partition`, one that falls in it (about
-        `partitions` draws, a few microseconds each)."""
-        while True:
-            code = new_code(self.settings.code_length)
-            if code in RESERVED_CODES:
-                continue
-            if partition is None or self.keys.partition(code) == partition:
-                return code
+    def _candidates(self, key: bytes, ws: str, triple: tuple[str, str, str]) -> Iterator[str]:
+        return candidate_codes(self.keys, key, ws, triple, self.settings.code_length)
+
+    async def _legacy_links(self, ws: str, triples: list[tuple[str, str, str]]
+                            ) -> dict[tuple[str, str, str], Link]:
+        """Links created before codes were derived: in their campaign's index."""
+        campaigns = sorted({campaign for campaign, _, _ in triples})
+        pipe = self.redis.pipeline(transaction=False)
+        for campaign in campaigns:
+            pipe.exists(self.keys.link_index(ws, campaign))
+        indexed = {c for c, n in zip(campaigns, await pipe.execute(), strict=True) if n}
+        asked = [t for t in triples if t[0] in indexed]
+        if not asked:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for campaign, recipient, url in asked:
+            pipe.hget(self.keys.link_index(ws, campaign), index_field(recipient, url))
+        codes = {t: str(c) for t, c in zip(asked, await pipe.execute(), strict=True) if c}
+        links = await self.load_links(sorted(set(codes.values())))
+        return {t: links[c] for t, c in codes.items() if c in links}
 
     async def update_link(self, link: Link, changes: dict[str, Any]) -> Link:
+        expires = "="
+        if "expires_at" in changes:
+            expires = "" if changes["expires_at"] is None else str(changes["expires_at"])
+        disabled = "=" if "disabled" not in changes else ("1" if changes["disabled"] else "")
+        record = await Scripts.edit_link(
+            self.redis, [self.keys.link_bucket(link.code),
+                         self.keys.link_counts(self.keys.partition(link.code))],
+            [link.code, "set", expires, disabled])
+        if not record:
+            await self._update_legacy(link, changes)
+        return await self.get_link(link.code) or link
+
+    async def _update_legacy(self, link: Link, changes: dict[str, Any]) -> None:
         key = self.keys.link(link.code)
         pipe = self.redis.pipeline(transaction=True)
         if "disabled" in changes:
@@ -485,10 +461,16 @@ class Store:
             else:
                 pipe.hset(key, "e", changes["expires_at"])
         await pipe.execute()
-        return await self.get_link(link.code) or link
 
     async def delete_link(self, link: Link) -> None:
-        """Delete the link and its index entry; clicks already counted stay counted."""
+        """Delete the link; clicks already counted stay counted. Its code is
+        never given to another link."""
+        deleted = await Scripts.edit_link(
+            self.redis, [self.keys.link_bucket(link.code),
+                         self.keys.link_counts(self.keys.partition(link.code))],
+            [link.code, "delete", US.join((link.ws, link.campaign))])
+        if deleted:
+            return
         await self.redis.delete(self.keys.link(link.code))
         field = index_field(link.recipient, link.url)
         idx = self.keys.link_index(link.ws, link.campaign)
@@ -547,14 +529,19 @@ class Store:
         self, ws: str, campaign: str
     ) -> tuple[dict[str, int], int, int, dict[str, str]]:
         """(aggregate counters, links, recipients, campaign settings): one round
-        trip, O(1) in the number of clicks and events."""
+        trip, O(1) in the number of clicks and events (and O(partitions))."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.keys.aggregates(ws, campaign))
-        pipe.hlen(self.keys.link_index(ws, campaign))
         pipe.scard(self.keys.recipients(ws, campaign))
         pipe.hgetall(self.keys.campaign_meta(ws, campaign))
-        agg, links, recipients, meta = await pipe.execute()
-        return {k: int(v) for k, v in agg.items()}, int(links), int(recipients), meta
+        # Links: the old index's entries and each partition's count.
+        pipe.hlen(self.keys.link_index(ws, campaign))
+        field = US.join((ws, campaign))
+        for partition in range(self.keys.partitions):
+            pipe.hget(self.keys.link_counts(partition), field)
+        agg, recipients, meta, *links = await pipe.execute()
+        return ({k: int(v) for k, v in agg.items()}, sum(int(n or 0) for n in links),
+                int(recipients), meta)
 
     async def campaign_series(self, ws: str, campaign: str
                               ) -> tuple[dict[str, int], dict[str, int]]:
@@ -568,6 +555,20 @@ class Store:
 
     async def campaign_known(self, ws: str, campaign: str) -> bool:
         return bool(await self.redis.sismember(self.keys.workspace_campaigns(ws), campaign))
+
+
+def candidate_codes(keys: Keys, key: bytes, ws: str, triple: tuple[str, str, str],
+                    length: int) -> Iterator[str]:
+    """A link identity's codes that may be used, in order: not a word the
+    router serves, and, for a recipient's link, in the recipient's partition
+    (so all their clicks land in one stream, read in order by one consumer)."""
+    campaign, recipient, url = triple
+    partition = keys.partition(recipient) if recipient else None
+    for code in derived_codes(key, US.join((ws, campaign, recipient, url)), length):
+        if code in RESERVED_CODES:
+            continue
+        if partition is None or keys.partition(code) == partition:
+            yield code
 
 
 def _link_of(code: str, ws: str, spec: LinkSpec, created: int) -> Link:

@@ -215,20 +215,57 @@ def test_a_workspace_can_allow_only_its_own_domains(client: TestClient, auth: di
 def test_links_sharing_a_destination_store_it_once(client: TestClient, auth: dict[str, str],
                                                    r: Any, prefix: str) -> None:
     from tracker.keys import Keys
-    from tracker.store import destination_id
+    from tracker.links import template_id
 
     links = client.post("/api/v1/links/batch", headers=auth, json={
         "url": "https://shop.example/a-rather-long/path/to/the/sale?ref=whatsapp",
         "campaign": "bf", "recipients": [f"r{i}" for i in range(20)]}).json()["links"]
     url = links[0]["url"]
     keys = Keys(prefix)
-    assert r.hgetall(keys.destinations(0)) == {destination_id(url): url}
-    h = r.hgetall(keys.link(links[0]["code"]))
-    assert "u" not in h and h["d"] == destination_id(url)
-    # small enough for Redis's compact encoding (the URL alone would not be)
-    assert r.object("encoding", keys.link(links[0]["code"])) in ("ziplist", "listpack")
+    tid = template_id("acme", "bf", url)
+    assert r.hgetall(keys.templates(0)) == {tid: f"acme\x1fbf\x1f{url}"}
+    code = links[0]["code"]
+    record = r.hget(keys.link_bucket(code), code)
+    assert record.split("\x1f")[:2] == [tid, "r0"] and len(record) < 40
+    # each bucket is small enough for Redis's compact encoding (the URL in
+    # every record would not be)
+    for link in links:
+        assert r.object("encoding", keys.link_bucket(link["code"])) in ("ziplist", "listpack")
+        assert not r.exists(keys.link(link["code"]))
+    assert r.hget(keys.link_counts(0), "acme\x1fbf") == "20"
     assert client.get(f"/{links[3]['code']}").headers["location"].startswith(url)
     assert client.get(f"/api/v1/links/{links[3]['code']}", headers=auth).json()["url"] == url
+
+
+def test_links_stored_the_old_ways_still_work(client: TestClient, auth: dict[str, str],
+                                              r: Any, prefix: str) -> None:
+    """Links from before buckets (an own hash with the URL's id) and their
+    index: they redirect, read, change, count and are found again by a
+    repeated create."""
+    from tracker.keys import Keys
+    from tracker.store import index_field
+
+    keys = Keys(prefix)
+    url = "https://s.example/old?utm_source=whatsapp&utm_medium=message&utm_campaign=old"
+    r.hset(keys.destinations(0), "DestIdDestId", url)
+    r.hset(keys.link("PreBucket"), mapping={"w": "acme", "c": "old", "r": "p1",
+                                           "d": "DestIdDestId", "t": "1790000000000"})
+    r.hset(keys.link_index("acme", "old"), index_field("p1", url), "PreBucket")
+    assert client.get("/PreBucket").headers["location"].startswith(url + "&trk_id=")
+    assert client.get("/api/v1/links/PreBucket", headers=auth).json()["url"] == url
+    again = client.post("/api/v1/links", headers=auth, json={
+        "url": "https://s.example/old", "campaign": "old", "recipient": "p1"}).json()
+    assert again["code"] == "PreBucket"
+    other = client.post("/api/v1/links", headers=auth, json={
+        "url": "https://s.example/old", "campaign": "old", "recipient": "p2"}).json()
+    assert other["code"] != "PreBucket"
+    assert client.get("/api/v1/campaigns/old/report", headers=auth).json()["links"] == 2
+    assert client.patch("/api/v1/links/PreBucket", headers=auth,
+                        json={"disabled": True}).json()["disabled"] is True
+    assert client.get("/PreBucket").status_code in (302, 410)  # cached for up to the TTL
+    assert client.delete("/api/v1/links/PreBucket", headers=auth).status_code == 204
+    assert not r.exists(keys.link("PreBucket"))
+    assert client.get("/api/v1/campaigns/old/report", headers=auth).json()["links"] == 1
 
 
 def test_a_link_written_with_its_url_inline_still_works(client: TestClient,

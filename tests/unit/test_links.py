@@ -10,9 +10,10 @@ from tracker.links import (
     ALPHABET,
     MAX_URL_LENGTH,
     InvalidURL,
+    code_key,
+    derived_codes,
     looks_like_code,
     merge_utm,
-    new_code,
     normalise_destination,
     redirect_parts,
 )
@@ -21,12 +22,15 @@ DEFAULTS = {"source": "whatsapp", "medium": "message", "campaign": "bf24"}
 
 
 # -- codes ----------------------------------------------------------------------------
-def test_codes_are_random_letters_of_the_57_letter_alphabet() -> None:
+def test_codes_are_letters_of_the_57_letter_alphabet() -> None:
+    from itertools import islice
+
     assert ALPHABET == "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-    codes = {new_code(8) for _ in range(20_000)}
-    assert len(codes) == 20_000  # 46.7 bits each: a repeat here means a broken generator
+    key = code_key("secret")
+    codes = {next(derived_codes(key, f"ws\x1fbf\x1fr{i}\x1fu")) for i in range(20_000)}
+    assert len(codes) == 20_000  # 46.7 bits each: a repeat here means a broken mapping
     assert all(len(c) == 8 and set(c) <= set(ALPHABET) for c in codes)
-    assert len(new_code(12)) == 12
+    assert [len(c) for c in islice(derived_codes(key, "x", 12), 3)] == [12, 12, 12]
 
 
 @pytest.mark.parametrize(
@@ -187,12 +191,16 @@ def test_max_url_length_is_2048() -> None:
     assert MAX_URL_LENGTH == 2048
 
 
+KEY = code_key("a workspace's secret")
+
+
 def test_code_letters_are_uniform() -> None:
     from collections import Counter
 
     from tracker.links import ALPHABET
 
-    counts = Counter(ch for _ in range(40_000) for ch in new_code(8))
+    codes = derived_codes(KEY, "ws\x1fbf\x1fr1\x1fhttps://s.example/")
+    counts = Counter(ch for _ in range(40_000) for ch in next(codes))
     expected = 40_000 * 8 / len(ALPHABET)
     assert set(counts) == set(ALPHABET)
     # a modulo bias (256 % 57 = 28 letters drawn 5 times in 256, not 4) would
@@ -200,17 +208,22 @@ def test_code_letters_are_uniform() -> None:
     assert max(counts.values()) < expected * 1.08 and min(counts.values()) > expected * 0.92
 
 
-def test_a_forked_process_draws_its_own_codes() -> None:
-    import os
+def test_derived_codes_are_a_fixed_sequence_of_the_identity_and_key() -> None:
+    from itertools import islice
 
-    new_code(8)  # the parent's pool is filled
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its first codes
-        os.write(write, "".join(new_code(8) for _ in range(5)).encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    child = os.read(read, 100).decode()
-    ours = "".join(new_code(8) for _ in range(5))
-    assert child != ours
+    def first(key: bytes, identity: str, n: int = 20, length: int = 8) -> list[str]:
+        return list(islice(derived_codes(key, identity, length), n))
+
+    one = first(KEY, "ws\x1fbf\x1fr1\x1fhttps://s.example/")
+    assert one == first(KEY, "ws\x1fbf\x1fr1\x1fhttps://s.example/")
+    assert len(set(one)) == 20 and all(len(c) == 8 and looks_like_code(c) for c in one)
+    # another recipient, destination or workspace key: other codes
+    assert not set(one) & set(first(KEY, "ws\x1fbf\x1fr2\x1fhttps://s.example/"))
+    assert not set(one) & set(first(KEY, "ws\x1fbf\x1fr1\x1fhttps://s.example/x"))
+    assert not set(one) & set(first(code_key("another secret"), "ws\x1fbf\x1fr1\x1fhttps://s.example/"))
+    assert all(len(c) == 22 for c in first(KEY, "x", 10, 22))
+
+
+def test_a_code_key_needs_a_secret() -> None:
+    with pytest.raises(ValueError):
+        code_key("")

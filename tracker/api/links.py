@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -11,32 +9,29 @@ from starlette.routing import Route
 from ..clock import now_ms
 from ..models import Link
 from ..problems import Problem, invalid
-from ..validation import Invalid, LinkDefaults, LinkSpec, link_batch, link_patch, link_spec
+from ..validation import Invalid, LinkDefaults, link_batch, link_patch, link_spec
 from .common import config, json_body, settings_of, store_of, workspace
 
 
-async def _secret(request: Request, ws: str, specs: Sequence[LinkSpec]) -> str:
-    """The workspace's hashing key, read only when a link carries a phone or email."""
-    if not any(spec.phone or spec.email for spec in specs):
-        return ""
-    return (await config(request, ws)).hash_secret
-
-
-async def _defaults(request: Request, ws: str) -> LinkDefaults:
+async def _defaults(request: Request, ws: str) -> tuple[LinkDefaults, str]:
+    """The workspace's link defaults, and its secret (codes and phone/email
+    hashes are keyed with it)."""
     s = settings_of(request)
     cfg = await config(request, ws)
-    return LinkDefaults(s.utm_source, s.utm_medium, s.click_param, cfg.allowed_domains)
+    return (LinkDefaults(s.utm_source, s.utm_medium, s.click_param, cfg.allowed_domains),
+            cfg.hash_secret)
 
 
 async def create(request: Request) -> Response:
     ws = await workspace(request)
     body = await json_body(request)
     now = now_ms()
+    defaults, secret = await _defaults(request, ws)
     try:
-        spec = link_spec(body, await _defaults(request, ws), now)
+        spec = link_spec(body, defaults, now)
     except Invalid as exc:
         raise invalid(exc.errors) from None
-    [link] = await store_of(request).create_links(ws, [spec], await _secret(request, ws, [spec]))
+    [link] = await store_of(request).create_links(ws, [spec], secret)
     return JSONResponse(link.as_json(settings_of(request).public_base_url, now), status_code=201)
 
 
@@ -45,11 +40,12 @@ async def create_batch(request: Request) -> Response:
     body = await json_body(request)
     now = now_ms()
     settings = settings_of(request)
+    defaults, secret = await _defaults(request, ws)
     try:
-        specs = link_batch(body, await _defaults(request, ws), now, settings.batch_limit)
+        specs = link_batch(body, defaults, now, settings.batch_limit)
     except Invalid as exc:
         raise invalid(exc.errors) from None
-    links = await store_of(request).create_links(ws, specs, await _secret(request, ws, specs))
+    links = await store_of(request).create_links(ws, specs, secret)
     base = settings.public_base_url
     return JSONResponse({"links": [link.as_json(base, now) for link in links]}, status_code=201)
 

@@ -1,34 +1,51 @@
--- Reserve short codes atomically: a link is written only where its key is
--- free, so a collision can never overwrite an existing link (the caller
--- draws a new code for every 0 it gets back).
--- KEYS: link keys, all in one partition (one hash tag), then that partition's
--- destinations table (destination id -> final URL).
--- ARGV: for each link, NFIELDS values in the order of FIELDS below, then its
--- final URL, which is stored once per partition under the destination id
--- ('d'): links sharing a destination do not repeat it, and their hashes stay
--- small enough for Redis's compact encoding.
-local FIELDS = {'w', 'c', 'r', 'd', 'e', 'm', 't'}
-local n = #FIELDS
-local dst = KEYS[#KEYS]
+-- Create links where their codes are free, or find them where they exist.
+-- A link's code is derived from its identity (workspace, campaign, recipient,
+-- final URL) by the caller; this script decides, atomically, whether that
+-- candidate is the link's code: free (create it), holding this very identity
+-- (the link exists: return its record), or taken by another link, a deleted
+-- one or a link stored the old way (0: the caller tries the next candidate).
+-- KEYS: for each link its bucket and its old-style key, then the partition's
+-- templates and link counts; all in one partition (one hash tag).
+-- ARGV[1]: the number of templates T, then T triples (template id, template
+-- "ws US campaign US url", count field "ws US campaign"), then for each link
+-- (code, template number 1..T, record). A record starts with "template id US
+-- recipient": that is its identity.
+local tpl, counts = KEYS[#KEYS - 1], KEYS[#KEYS]
+local nt = tonumber(ARGV[1])
+local fields, made = {}, {}
+for j = 1, nt do
+  local at = 2 + (j - 1) * 3
+  redis.call('HSETNX', tpl, ARGV[at], ARGV[at + 1])
+  fields[j] = ARGV[at + 2]
+  made[j] = 0
+end
+local function identity(record)
+  return string.match(record, '^[^\031]*\031[^\031]*')
+end
 local out = {}
-for i = 1, #KEYS - 1 do
-  local key = KEYS[i]
-  local base = (i - 1) * (n + 1)
-  if redis.call('EXISTS', key) == 1 then
+local first = 2 + nt * 3
+for i = 1, (#KEYS - 2) / 2 do
+  local at = first + (i - 1) * 3
+  local code, t, record = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
+  local bucket = KEYS[2 * i - 1]
+  local have = redis.call('HGET', bucket, code)
+  if have then
+    if have ~= '-' and identity(have) == identity(record) then
+      out[i] = have
+    else
+      out[i] = 0
+    end
+  elseif redis.call('EXISTS', KEYS[2 * i]) == 1 then
     out[i] = 0
   else
-    local args = {}
-    for j = 1, n do
-      local v = ARGV[base + j]
-      -- Empty values are not stored: a link hash stays a small listpack.
-      if v ~= '' then
-        args[#args + 1] = FIELDS[j]
-        args[#args + 1] = v
-      end
-    end
-    redis.call('HSETNX', dst, ARGV[base + 4], ARGV[base + n + 1])
-    redis.call('HSET', key, unpack(args))
+    redis.call('HSET', bucket, code, record)
+    made[t] = made[t] + 1
     out[i] = 1
+  end
+end
+for j = 1, nt do
+  if made[j] > 0 then
+    redis.call('HINCRBY', counts, fields[j], made[j])
   end
 end
 return out
