@@ -159,6 +159,11 @@ class Keys:
     def event_stream(self, partition: int) -> str:
         return f"{self.prefix}:{{p{partition}}}:events"
 
+    def solo_attempts(self, stream: str) -> str:
+        """entry id -> times it was folded alone (and its last error), for
+        entries delivered too often; beside its stream (same slot)."""
+        return f"{stream}:solo"
+
     def worker_stats(self) -> str:
         """consumer -> its counters (JSON), published by each worker for /metrics."""
         return f"{self.prefix}:workers"

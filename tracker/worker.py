@@ -39,9 +39,15 @@ from .workspaces import WorkspaceConfig
 log = logging.getLogger("tracker.worker")
 
 Entry = tuple[str, dict[str, str] | None]
-# An entry delivered this many times without being acknowledged is poison
-# (it crashes whoever reads it): it moves to the dead-letter stream.
+# An entry delivered this many times without being acknowledged is a suspect:
+# from then on it is folded alone, so a crash or an error while it is the only
+# entry in hand is its own. A crash kills every entry in flight, innocent ones
+# too (a lane holds a batch, a process several lanes): counting deliveries
+# alone would send those to the dead letters.
 MAX_DELIVERIES = 5
+# A suspect that failed this many times alone is poison: it moves to the
+# dead-letter stream, with its error.
+MAX_SOLO_ATTEMPTS = 3
 CONFIG_TTL = 5.0  # seconds a worker trusts its copy of a workspace's settings
 
 
@@ -293,7 +299,8 @@ class Worker:
 
     async def reclaim(self) -> int:
         """Take over entries idle longer than the reclaim time (a dead consumer's);
-        set aside those that were delivered too often (poison)."""
+        fold those delivered too often alone, and set aside those that keep
+        failing alone (poison)."""
         total = 0
         idle = self.settings.reclaim_idle_ms
         for stream in self.streams():
@@ -305,21 +312,17 @@ class Worker:
                     count=self.settings.worker_batch, idle=idle)
                 if not pending:
                     break
-                poison, claim = [], []
+                suspects, claim = [], []
                 for p in pending:
                     entry_id = str(p["message_id"])
                     if (stream, entry_id) in self._busy:
                         continue  # one of our own lanes is folding it right now
                     if int(p["times_delivered"]) >= MAX_DELIVERIES:
-                        poison.append((entry_id, int(p["times_delivered"])))
+                        suspects.append((entry_id, int(p["times_delivered"])))
                     else:
                         claim.append(entry_id)
-                for entry_id, times in poison:
-                    claimed: list[Entry] = await self.redis.xclaim(  # type: ignore[assignment]
-                        stream, CLICK_GROUP, self.consumer, idle, [entry_id])
-                    for cid, fields in claimed:
-                        await self.dead_letter(stream, cid, fields, f"failed {times} deliveries")
-                        await self.redis.xack(stream, CLICK_GROUP, cid)
+                for entry_id, times in suspects:
+                    total += await self._fold_alone(stream, entry_id, times + 1)
                 if claim:
                     # XCLAIM with the idle time again: an entry another consumer
                     # touched meanwhile stays theirs.
@@ -333,6 +336,35 @@ class Worker:
                 start = "(" + str(pending[-1]["message_id"])
         self.stats.reclaimed += total
         return total
+
+    async def _fold_alone(self, stream: str, entry_id: str, times: int) -> int:
+        """Fold one suspect entry on its own (see MAX_DELIVERIES). Its attempts
+        are counted in Redis before each try, so a crash counts too."""
+        claimed: list[Entry] = await self.redis.xclaim(  # type: ignore[assignment]
+            stream, CLICK_GROUP, self.consumer, self.settings.reclaim_idle_ms, [entry_id])
+        if not claimed:
+            return 0  # another consumer took it meanwhile
+        tries_key = self.keys.solo_attempts(stream)
+        tries = int(await self.redis.hincrby(tries_key, entry_id, 1))
+        cid, fields = claimed[0]
+        if tries > MAX_SOLO_ATTEMPTS:
+            error = str(await self.redis.hget(tries_key, f"{entry_id}:error") or "a crash")
+            await self.dead_letter(stream, cid, fields, f"delivered {times} times, failed "
+                                   f"{tries - 1} times alone: {error}")
+            await self.redis.xack(stream, CLICK_GROUP, cid)
+            await self.redis.hdel(tries_key, entry_id, f"{entry_id}:error")
+            return 0
+        try:
+            await self.process(stream, claimed)
+        except (RedisError, OSError):
+            raise  # Redis, not the entry: the round is retried
+        except Exception as exc:  # any bug this entry triggers: counted, not fatal
+            log.warning("entry %s from %s failed alone (%d of %d): %r", entry_id, stream,
+                        tries, MAX_SOLO_ATTEMPTS, exc)
+            await self.redis.hset(tries_key, f"{entry_id}:error", repr(exc)[:500])
+            return 0
+        await self.redis.hdel(tries_key, entry_id, f"{entry_id}:error")
+        return 1
 
     async def trim(self) -> int:
         """Trim each stream below what the group has acknowledged, keeping the

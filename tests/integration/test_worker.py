@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from tracker.keys import CLICK_GROUP, Keys
 from tracker.settings import Settings
 from tracker.store import connect
-from tracker.worker import Worker
+from tracker.worker import MAX_SOLO_ATTEMPTS, Entry, Worker
 
 T = TypeVar("T")
 
@@ -231,31 +231,51 @@ def test_poison_entries_go_to_the_dead_letter_stream(
     from tests.conftest import make_settings
 
     settings = make_settings(redis_url, prefix, reclaim_idle_ms=100)
-    [a] = links(client, auth, ["a"])
+    a, b = links(client, auth, ["a", "b"])
     keys = Keys(prefix)
     stream = keys.click_stream(0)
     r.xadd(stream, {"garbage": "1"})  # unreadable: set aside at once
     client.get(f"/{a}", headers={"user-agent": PHONE})
+    client.get(f"/{b}", headers={"user-agent": PHONE})
+    doomed = [e for e, _ in r.xrange(stream)][1]  # a's click
 
-    async def crashes_every_time(worker: Worker) -> None:
-        # A valid entry whose processing keeps failing (here: delivered to consumers
-        # that die before acking, five times over) is poison too.
+    async def crashes_every_time(worker: Worker) -> list[int]:
+        # Both valid entries were in flight when five consumers died before
+        # acking (a crash takes every entry in hand with it): suspects, from
+        # now on folded alone. b's folds; a's fold keeps failing (here: a bug
+        # it triggers), so after three failures alone it is poison.
         for _ in range(5):
             await worker.redis.xclaim(stream, CLICK_GROUP, "doomed", 0,
                                       [e for e, _ in r.xrange(stream)][1:])
-        await asyncio.sleep(0.15)
-        await worker.reclaim()
+        real = worker._clicks
+
+        async def broken(s: str, entries: Sequence[Entry]) -> None:
+            if any(entry_id == doomed for entry_id, _ in entries):
+                raise RuntimeError("a bug this entry triggers")
+            await real(s, entries)
+
+        worker._clicks = broken  # type: ignore[method-assign]
+        folded = []
+        for _ in range(MAX_SOLO_ATTEMPTS + 1):
+            await asyncio.sleep(0.15)
+            folded.append(await worker.reclaim())
+        return folded
 
     async def first_read(worker: Worker) -> None:
         [(_, entries)] = await worker.read(block_ms=None)
         await worker.process(stream, entries[:1])  # the garbage: dead-lettered and acked
 
     with_worker(settings, first_read)
-    with_worker(settings, crashes_every_time)
+    assert with_worker(settings, crashes_every_time) == [1, 0, 0, 0]
     dead = [f for _, f in r.xrange(keys.dead_letters())]
-    assert [d["error"].split(":")[0] for d in dead] == ["invalid click", "failed 6 deliveries"]
+    assert [d["error"].split(":")[0] for d in dead] == [
+        "invalid click", "delivered 10 times, failed 3 times alone"]
+    assert "a bug this entry triggers" in dead[1]["error"]
+    assert json.loads(dead[1]["fields"])["code"] == a
     assert json.loads(dead[0]["fields"]) == {"garbage": "1"}
     assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
+    assert not r.exists(keys.solo_attempts(stream))
+    assert report(client, auth)["clicks"] == 1  # b's, folded alone
     status = subprocess.run(
         [sys.executable, "-m", "tracker", "worker", "status"], capture_output=True, text=True,
         env={**os.environ, "REDIS_URL": redis_url, "TRACKER_KEY_PREFIX": prefix},
