@@ -17,6 +17,7 @@ from one campaign to another (a late click) is taken out of the first.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -101,6 +102,17 @@ class Joins:
         self.redis = redis
         self.fast = fast  # the lean client, where the worker has one
         self.keys = keys
+        # One join of a workspace at a time in this process: the worker's lanes
+        # would otherwise make each other's optimistic transactions retry
+        # (seen: a cluster drain twice as long with three lanes). Processes
+        # still meet only through WATCH.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, ws: str) -> asyncio.Lock:
+        lock = self._locks.get(ws)
+        if lock is None:
+            lock = self._locks[ws] = asyncio.Lock()
+        return lock
 
     async def _txn(self, ws: str, body: Callable[[Any], Awaitable[T]]) -> T:
         """Run `body` (reads, then pipe.multi() and writes) until no one interfered.
@@ -109,19 +121,37 @@ class Joins:
         pipeline's two modes (commands run at once, then queued after multi()).
         """
         jv = self.keys.join_version(ws)
-        for _ in range(1000):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(jv)
-                    result = await body(pipe)
-                    pipe.incr(jv)
-                    await pipe.execute()
-                    return result
-                except WatchError:
-                    continue
+        async with self._lock(ws):
+            for _ in range(1000):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(jv)
+                        result = await body(pipe)
+                        pipe.incr(jv)
+                        await pipe.execute()
+                        return result
+                    except WatchError:
+                        continue
         raise RuntimeError(f"join of workspace {ws!r} kept conflicting")
 
     # -- clicks ------------------------------------------------------------------------
+    async def _join_clicks(self, keys: list[str], args: list[Any]) -> Any:
+        if self.fast is not None:
+            # A batch of clicks is a long command: redis-py's packing in Python
+            # cost more than the script.
+            try:
+                return await self.fast.call("EVALSHA", Scripts.join_clicks.sha, len(keys),
+                                            *keys, *args)
+            except RespError as exc:
+                if "NOSCRIPT" not in str(exc):
+                    raise
+                return await self.fast.call("EVAL", Scripts.join_clicks.source, len(keys),
+                                            *keys, *args)
+        try:
+            return await self.redis.evalsha(Scripts.join_clicks.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self.redis.eval(Scripts.join_clicks.source, len(keys), *keys, *args)
+
     async def clicks(self, ws: str, refs: Sequence[ClickRef],
                      cfg: WorkspaceConfig) -> list[Effect]:
         """Index human clicks; re-attribute orders their recipients or ids already have."""
@@ -133,25 +163,8 @@ class Joins:
         for ref in refs:
             keys += [k.recipient_clicks(ws, ref.recipient), k.recipient_orders(ws, ref.recipient)]
             args += [ref.click_id, ref.encode(), ref.ts, "1" if ref.recipient else "0"]
-        reply: Any
-        if self.fast is not None:
-            # A batch of clicks is a long command: redis-py's packing in Python
-            # cost more than the script.
-            try:
-                reply = await self.fast.call("EVALSHA", Scripts.join_clicks.sha, len(keys),
-                                             *keys, *args)
-            except RespError as exc:
-                if "NOSCRIPT" not in str(exc):
-                    raise
-                reply = await self.fast.call("EVAL", Scripts.join_clicks.source, len(keys),
-                                             *keys, *args)
-        else:
-            try:
-                reply = await self.redis.evalsha(Scripts.join_clicks.sha, len(keys), *keys,
-                                                 *args)
-            except NoScriptError:
-                reply = await self.redis.eval(Scripts.join_clicks.source, len(keys), *keys,
-                                              *args)
+        async with self._lock(ws):  # it raises the join version: see _locks
+            reply = await self._join_clicks(keys, args)
         orders: set[str] = set()
         for ref, (has_orders, waiting) in zip(refs, reply, strict=True):
             if int(has_orders):

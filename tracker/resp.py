@@ -53,7 +53,7 @@ class _Protocol(asyncio.Protocol):
 
 
 class FastRedis:
-    def __init__(self, url: str, connect_timeout: float = 1.0) -> None:
+    def __init__(self, url: str, connect_timeout: float = 1.0, timeout: float = TIMEOUT) -> None:
         parts = urlsplit(url)
         self.unix = parts.scheme == "unix"
         self.path = parts.path
@@ -67,6 +67,7 @@ class FastRedis:
             db = query.get("db", "")
         self.db = int(db) if db.isascii() and db.isdigit() else 0
         self.connect_timeout = connect_timeout
+        self.timeout = timeout
         self._transport: Any = None
         self._reader = hiredis.Reader(encoding="utf-8", errors="replace")
         self._waiting: deque[asyncio.Future[Any]] = deque()
@@ -117,12 +118,12 @@ class FastRedis:
 
     def _arm_watchdog(self) -> None:
         loop = asyncio.get_running_loop()
-        self._watchdog = loop.call_later(TIMEOUT / 2, self._check)
+        self._watchdog = loop.call_later(self.timeout / 2, self._check)
 
     def _check(self) -> None:
         # A connection with commands in flight and no reply for TIMEOUT is dead
         # (a partition, a paused server): drop it so callers fail fast.
-        if self._waiting and time.monotonic() - self._last_reply > TIMEOUT:
+        if self._waiting and time.monotonic() - self._last_reply > self.timeout:
             self._lost(TimeoutError("Redis did not answer in time"))
         if self._transport is not None:
             self._arm_watchdog()

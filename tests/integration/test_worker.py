@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import pytest
 import redis
 from starlette.testclient import TestClient
 
@@ -338,3 +339,36 @@ def test_raw_rows_past_retention_go_and_aggregates_stay(
     assert r.hlen(rows) == 0
     rep = report(client, auth)
     assert (rep["clicks"], rep["unique_clickers"]) == (3, 1)  # the numbers stay
+
+
+def test_a_lane_survives_an_unexpected_error(settings: Settings,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round that fails with something other than a Redis error (uvloop's
+    RuntimeError on a closed transport, a bug) is logged and retried: it must
+    not take the process and its sibling lanes down."""
+    import tracker.worker
+
+    monkeypatch.setattr(tracker.worker.asyncio, "sleep", _no_wait)
+
+    async def run(worker: Worker) -> tuple[int, int]:
+        stop = asyncio.Event()
+        rounds = 0
+
+        async def flaky(block_ms: int | None = None) -> int:
+            nonlocal rounds
+            rounds += 1
+            if rounds == 1:
+                raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+            if rounds == 3:
+                stop.set()
+            return 0
+
+        worker.run_once = flaky  # type: ignore[method-assign]
+        await asyncio.wait_for(worker._lane(stop), 5)
+        return rounds, worker.stats.errors
+
+    assert with_worker(settings, run) == (3, 1)
+
+
+async def _no_wait(delay: float) -> None:
+    return None
