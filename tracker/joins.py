@@ -45,7 +45,7 @@ from .events import Event
 from .keys import Keys
 from .money import check_currency, fmt, parse_amount
 from .resp import FastRedis, RespError
-from .store import Redis, Scripts
+from .store import Redis, Script, Scripts
 from .workspaces import WorkspaceConfig
 
 log = logging.getLogger("tracker.joins")
@@ -135,22 +135,20 @@ class Joins:
         raise RuntimeError(f"join of workspace {ws!r} kept conflicting")
 
     # -- clicks ------------------------------------------------------------------------
-    async def _join_clicks(self, keys: list[str], args: list[Any]) -> Any:
+    async def _script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         if self.fast is not None:
-            # A batch of clicks is a long command: redis-py's packing in Python
-            # cost more than the script.
+            # A batch is a long command: redis-py's packing in Python cost more
+            # than the script.
             try:
-                return await self.fast.call("EVALSHA", Scripts.join_clicks.sha, len(keys),
-                                            *keys, *args)
+                return await self.fast.call("EVALSHA", script.sha, len(keys), *keys, *args)
             except RespError as exc:
                 if "NOSCRIPT" not in str(exc):
                     raise
-                return await self.fast.call("EVAL", Scripts.join_clicks.source, len(keys),
-                                            *keys, *args)
+                return await self.fast.call("EVAL", script.source, len(keys), *keys, *args)
         try:
-            return await self.redis.evalsha(Scripts.join_clicks.sha, len(keys), *keys, *args)
+            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await self.redis.eval(Scripts.join_clicks.source, len(keys), *keys, *args)
+            return await self.redis.eval(script.source, len(keys), *keys, *args)
 
     async def clicks(self, ws: str, refs: Sequence[ClickRef],
                      cfg: WorkspaceConfig) -> list[Effect]:
@@ -164,7 +162,7 @@ class Joins:
             keys += [k.recipient_clicks(ws, ref.recipient), k.recipient_orders(ws, ref.recipient)]
             args += [ref.click_id, ref.encode(), ref.ts, "1" if ref.recipient else "0"]
         async with self._lock(ws):  # it raises the join version: see _locks
-            reply = await self._join_clicks(keys, args)
+            reply = await self._script(Scripts.join_clicks, keys, args)
         orders: set[str] = set()
         for ref, (has_orders, waiting) in zip(refs, reply, strict=True):
             if int(has_orders):
@@ -303,6 +301,38 @@ class Joins:
                                       recipient, _ms(sent)))
             else:
                 effects += await self.status(ev.ws, ev, cfg)
+        return effects
+
+    async def messages(self, ws: str, events: Sequence[Event], cfg: WorkspaceConfig
+                       ) -> list[Effect]:
+        """Many messages of one workspace's send log, as `message` does each,
+        in one script call (join_messages.lua), then their follow-ups."""
+        k = self.keys
+        keys = [k.message_index(ws), k.parked(ws), k.identities(ws), k.join_version(ws)]
+        args: list[Any] = []
+        for ev in events:
+            d = ev.data
+            mid, recipient = str(d["message_id"]), str(d["recipient"])
+            identity = str(d.get("phone_hash") or "")
+            keys += [k.recipient_messages(ws, recipient), k.recipient_facts(ws, recipient),
+                     k.message_facts(ws, mid), k.identity_facts(ws, identity),
+                     k.identity_orders(ws, identity)]
+            args += [mid, f"{d['campaign']}{US}{recipient}{US}{ev.ts}", ev.ts, recipient,
+                     identity]
+        async with self._lock(ws):  # it raises the join version: see _locks
+            reply = await self._script(Scripts.join_messages, keys, args)
+        effects: list[Effect] = []
+        facts: set[str] = set()
+        orders: set[str] = set()
+        for ev, (parked, found_facts, found_orders) in zip(events, reply, strict=True):
+            effects.append(Status(ws, str(ev.data["campaign"]), str(ev.data["message_id"]),
+                                  int(parked), str(ev.data["recipient"]), ev.ts))
+            facts |= {str(f) for f in found_facts}
+            orders |= {str(o) for o in found_orders}
+        for fact in sorted(facts):
+            effects += await self.engagement(ws, fact, cfg)
+        for order_id in sorted(orders):
+            effects += await self.order(ws, order_id, cfg)
         return effects
 
     async def status(self, ws: str, ev: Event, cfg: WorkspaceConfig) -> list[Effect]:

@@ -134,11 +134,12 @@ class Scripts:
     ensure = Script.load("ensure")
     apply_status = Script.load("apply_status")
     join_clicks = Script.load("join_clicks")
+    join_messages = Script.load("join_messages")
 
     @classmethod
     def all(cls) -> list[Script]:
         return [cls.create_links, cls.edit_link, cls.redirect_miss, cls.apply_click,
-                cls.intake, cls.ensure, cls.apply_status, cls.join_clicks]
+                cls.intake, cls.ensure, cls.apply_status, cls.join_clicks, cls.join_messages]
 
 
 SCOPES = ("full", "read")

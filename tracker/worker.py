@@ -262,22 +262,29 @@ class Worker:
                 await apply_effects(self.redis, self.keys, effects)
 
     async def _events(self, stream: str, entries: Sequence[Entry]) -> None:
-        """Fold events one by one, except statuses (most of a campaign's events):
-        those are looked up together after the rest. Folds do not depend on
-        arrival order (the arrival-order property test), so the batch may be
-        reordered; the other events go first, so a message and its statuses in
-        one batch find each other at once."""
+        """Fold events one by one, except the send log's messages and statuses
+        (most of a campaign's events): messages are indexed together, per
+        workspace, and statuses looked up together, after the rest. Folds do
+        not depend on arrival order (the arrival-order property test), so the
+        batch may be reordered; messages go before statuses, so a message and
+        its statuses in one batch find each other at once."""
         statuses: list[tuple[Event, WorkspaceConfig]] = []
+        messages: dict[str, list[Event]] = defaultdict(list)
         for entry_id, fields in entries:
             if not fields:
                 continue
             try:
-                if fields.get("type") == "status":
+                if fields.get("type") in ("status", "message"):
                     event = Event.from_fields(fields)
-                    str(event.data["message_id"])  # (KeyError: invalid)
+                    for name in (("message_id",) if event.type == "status" else
+                                 ("message_id", "campaign", "recipient")):
+                        str(event.data[name])  # (KeyError: invalid)
                     cfg = await self.config(event.ws)
                     if cfg is not None and not event.data.get("stale"):
-                        statuses.append((event, cfg))
+                        if event.type == "status":
+                            statuses.append((event, cfg))
+                        else:
+                            messages[event.ws].append(event)
                     self.stats.applied += 1
                     continue
                 effects = await self._event(fields)
@@ -287,6 +294,11 @@ class Worker:
                 continue
             await apply_effects(self.redis, self.keys, effects)
             self.stats.applied += 1
+        for ws, batch in messages.items():
+            cfg = await self.config(ws)
+            if cfg is not None:
+                await apply_effects(self.redis, self.keys,
+                                    await self.joins.messages(ws, batch, cfg))
         if statuses:
             await apply_effects(self.redis, self.keys, await self.joins.statuses(statuses))
 
