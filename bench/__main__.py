@@ -186,19 +186,26 @@ class Service:
     def start_worker(self) -> None:
         self.worker = subprocess.Popen([sys.executable, "-m", "tracker", "worker"], env=self.env)
 
-    def wait_drained(self, timeout: float = 600) -> None:
-        """Until the worker has read and acknowledged every click."""
+    def wait_started(self, streams: list[str], timeout: float = 60) -> None:
+        """Until the worker has read from one of `streams` (bounded: a worker
+        that never starts must fail the run, not hang it)."""
         r = self.redis_cli()
-        stream = "trk:{p0}:clicks"
         deadline = time.monotonic() + timeout
-        while True:
-            group = r.xinfo_groups(stream)[0]
-            if group["pending"] == 0 and \
-                    group["last-delivered-id"] == r.xinfo_stream(stream)["last-generated-id"]:
-                break
+        while all(r.xinfo_groups(s)[0]["last-delivered-id"] == "0-0" for s in streams):
             if time.monotonic() > deadline:
-                raise RuntimeError("the worker did not drain the clicks")
-            time.sleep(0.05)
+                raise RuntimeError("the worker did not start reading")
+            time.sleep(0.005)
+        r.close()
+
+    def wait_drained(self, streams: tuple[str, ...] = ("trk:{p0}:clicks",),
+                     timeout: float = 600) -> None:
+        """Until the worker has read and acknowledged every entry of `streams`."""
+        r = self.redis_cli()
+        deadline = time.monotonic() + timeout
+        while not all(_drained(r, s) for s in streams):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not drain {', '.join(streams)}")
+            time.sleep(0.02)
         r.close()
 
     def stop_worker(self) -> None:
@@ -230,6 +237,12 @@ class Service:
         import redis
 
         return redis.Redis.from_url(self.redis.url, decode_responses=True)
+
+
+def _drained(r: Any, stream: str) -> bool:
+    group = r.xinfo_groups(stream)[0]
+    return bool(group["pending"] == 0 and
+                group["last-delivered-id"] == r.xinfo_stream(stream)["last-generated-id"])
 
 
 class LagSampler:
@@ -362,23 +375,10 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
         pipe.execute()
         svc.start_worker()
         # The clock starts at the first delivery, not at the process start
-        # (imports and start-up are not throughput). Both waits are bounded: a
-        # worker that never starts must fail the run, not hang it.
-        deadline = time.monotonic() + 60
-        while r.xinfo_groups(stream)[0]["last-delivered-id"] == "0-0":
-            if time.monotonic() > deadline:
-                raise RuntimeError("the worker did not start reading")
-            time.sleep(0.005)
+        # (imports and start-up are not throughput).
+        svc.wait_started([stream])
         started = time.monotonic()
-        deadline = started + 600
-        while True:
-            group = r.xinfo_groups(stream)[0]
-            if group["pending"] == 0 and \
-                    group["last-delivered-id"] == r.xinfo_stream(stream)["last-generated-id"]:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the worker did not drain the stream in 10 minutes")
-            time.sleep(0.02)
+        svc.wait_drained((stream,))
         rate = sizes.worker_clicks / (time.monotonic() - started)
         r.close()
     ratio = (f"{rate / redirect_rps:.2f}x the redirect's best rate" if redirect_rps
@@ -440,24 +440,9 @@ def bench_worker_mixed(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
         total = sum(r.xlen(s) for s in streams)
         svc.start_worker()
 
-        def drained() -> bool:
-            for s in streams:
-                g = r.xinfo_groups(s)[0]
-                if g["pending"] or g["last-delivered-id"] != r.xinfo_stream(s)[
-                        "last-generated-id"]:
-                    return False
-            return True
-
-        deadline = time.monotonic() + 60
-        while all(r.xinfo_groups(s)[0]["last-delivered-id"] == "0-0" for s in streams):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the worker did not start reading")
-            time.sleep(0.005)
+        svc.wait_started(streams)
         started = time.monotonic()
-        while not drained():
-            if time.monotonic() > started + 600:
-                raise RuntimeError("the worker did not drain the streams in 10 minutes")
-            time.sleep(0.02)
+        svc.wait_drained(tuple(streams))
         rate = total / (time.monotonic() - started)
         with httpx.Client(base_url=svc.base, timeout=30,
                           headers={"Authorization": f"Bearer {svc.key}"}) as c:

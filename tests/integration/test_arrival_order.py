@@ -224,18 +224,28 @@ def test_the_canonical_order_gives_the_expected_numbers(redis_url: str) -> None:
 REFERENCE: dict[str, Any] = {}
 
 
+def reference(redis_url: str) -> dict[str, Any]:
+    """The canonical order's report (computed once)."""
+    if not REFERENCE:
+        REFERENCE.update(asyncio.run(run(redis_url, scenario())))
+    return REFERENCE
+
+
+def shuffled(seed: int, repeats: int) -> list[tuple[str, dict[str, str]]]:
+    """The scenario in a random order, with some entries delivered twice."""
+    entries = scenario()
+    rng = random.Random(seed)
+    entries += [rng.choice(entries) for _ in range(repeats)]  # redeliveries
+    rng.shuffle(entries)
+    return entries
+
+
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), repeats=st.integers(0, 8))
 def test_any_arrival_order_gives_the_same_report(redis_url: str, seed: int,
                                                  repeats: int) -> None:
-    if not REFERENCE:
-        REFERENCE.update(asyncio.run(run(redis_url, scenario())))
-    entries = scenario()
-    rng = random.Random(seed)
-    entries += [rng.choice(entries) for _ in range(repeats)]  # redeliveries
-    rng.shuffle(entries)
-    assert asyncio.run(run(redis_url, entries)) == REFERENCE
+    assert asyncio.run(run(redis_url, shuffled(seed, repeats))) == reference(redis_url)
 
 
 @settings(max_examples=20, deadline=None,
@@ -243,13 +253,7 @@ def test_any_arrival_order_gives_the_same_report(redis_url: str, seed: int,
 @given(seed=st.integers(0, 2**32 - 1), repeats=st.integers(0, 8), batch=st.integers(1, 60))
 def test_any_arrival_order_in_batches_gives_the_same_report(redis_url: str, seed: int,
                                                             repeats: int, batch: int) -> None:
-    if not REFERENCE:
-        REFERENCE.update(asyncio.run(run(redis_url, scenario())))
-    entries = scenario()
-    rng = random.Random(seed)
-    entries += [rng.choice(entries) for _ in range(repeats)]  # redeliveries
-    rng.shuffle(entries)
-    assert asyncio.run(run(redis_url, entries, batch)) == REFERENCE
+    assert asyncio.run(run(redis_url, shuffled(seed, repeats), batch)) == reference(redis_url)
 
 
 def test_scenario_is_valid(r: redis.Redis) -> None:
