@@ -35,6 +35,7 @@ from typing import Any
 import httpx2 as httpx
 
 from tracker.embedded import EmbeddedRedis, free_port, redis_server_binary
+from tracker.models import Click
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE_UAS = [
@@ -366,10 +367,8 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
         pipe = r.pipeline(transaction=False)
         for i in range(sizes.worker_clicks):
             ua = PREVIEW_UA if rng.random() < 0.3 else rng.choice(PHONE_UAS)
-            pipe.xadd(stream, {"code": rng.choice(codes), "ts": now, "id": f"c{i}",
-                               "method": "GET", "ua": ua, "ref": "", "lang": "", "ip": "",
-                               "ws": "bench", "campaign": "bench",
-                               "recipient": f"r{rng.randrange(1000)}"})
+            pipe.xadd(stream, Click(rng.choice(codes), now, f"c{i}", "GET", ua, "", "", "",
+                                    "bench", "bench", f"r{rng.randrange(1000)}").entry())
             if i % 5000 == 4999:
                 pipe.execute()
         pipe.execute()
@@ -430,10 +429,9 @@ def bench_worker_mixed(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
             if rng.random() < 0.3:
                 for _ in range(rng.choice((1, 1, 1, 2))):
                     ua = PREVIEW_UA if rng.random() < 0.3 else rng.choice(PHONE_UAS)
-                    pipe.xadd("trk:{p0}:clicks", {
-                        "code": codes[i], "ts": int((sent + 600) * 1000), "id": f"m{clicks}",
-                        "method": "GET", "ua": ua, "ref": "", "lang": "", "ip": "",
-                        "ws": "bench", "campaign": "mixed", "recipient": f"r{i}"})
+                    pipe.xadd("trk:{p0}:clicks", Click(
+                        codes[i], int((sent + 600) * 1000), f"m{clicks}", "GET", ua, "", "", "",
+                        "bench", "mixed", f"r{i}").entry())
                     clicks += 1
         pipe.execute()
         streams = ["trk:{p0}:clicks", "trk:{p0}:events"]
@@ -514,10 +512,10 @@ def bench_reports_and_memory(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> 
         pipe = r.pipeline(transaction=False)
         now = int(time.time() * 1000)
         for i in range(sizes.memory_clicks):
-            pipe.xadd(stream, {"code": "AbCdEfGh", "ts": now + i, "id": f"{i:012d}",
-                               "method": "GET", "ua": PHONE_UAS[i % 5], "ref": "",
-                               "lang": "de-DE,de;q=0.9", "ip": "203.0.113.0", "ws": "bench",
-                               "campaign": "memory", "recipient": f"r{i}"})
+            # as the redirect writes it (models.Click.entry)
+            pipe.xadd(stream, Click("AbCdEfGh", now + i, f"{i:012d}", "GET", PHONE_UAS[i % 5],
+                                    "", "de-DE,de;q=0.9", "203.0.113.0", "bench", "memory",
+                                    f"r{i}").entry())
             if i % 10_000 == 9_999:
                 pipe.execute()
         pipe.execute()

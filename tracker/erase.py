@@ -21,9 +21,8 @@ from typing import Any
 
 from .keys import CLICK_GROUP, Keys
 from .links import MAX_CODE_LENGTH, MIN_CODE_LENGTH, code_key, template_id
+from .models import CLICK, US
 from .store import Redis, candidate_codes
-
-US = "\x1f"
 
 
 def pseudonym(ws: str, recipient: str, secret: str) -> str:
@@ -278,6 +277,9 @@ def _names(fields: dict[Any, Any], recipient: str, idents: set[str]) -> bool:
     """Does a raw entry name the person: by id, or by a phone/email hash of theirs?"""
     if fields.get("recipient") == recipient:
         return True
+    click = fields.get(CLICK)
+    if click is not None:
+        return bool(str(click).rsplit(US, 1)[-1] == recipient)
     data = fields.get("d")
     if not data or not str(data).startswith("{"):
         return False

@@ -36,6 +36,7 @@ from redis.exceptions import NoScriptError, RedisError
 from .clientip import anonymise, client_ip
 from .keys import Keys
 from .links import looks_like_code, redirect_parts
+from .models import CLICK, US, click_values
 from .prometheus import WebMetrics
 from .ratelimit import TokenBucket, unlimited
 from .resp import FastRedis, RespError
@@ -79,6 +80,7 @@ class CachedLink:
     recipient: str
     prefix: str  # Location = prefix + click id + suffix
     suffix: str
+    tail: str  # the click's last values: ws, campaign, recipient (models.CLICK_FIELDS)
     expires_at: int | None
     disabled: bool
     fetched: float  # time.monotonic() when read from Redis
@@ -244,15 +246,14 @@ class Redirector:
         ip = anonymise(peer, self.settings.ipv4_prefix, self.settings.ipv6_prefix)
         now_ms = time.time_ns() // 1_000_000
         click_id = new_click_id()
-        click = ["code", code, "ts", str(now_ms), "id", click_id, "method", scope["method"],
-                 "ua", ua, "ref", ref, "lang", lang, "ip", ip]
+        click = click_values(code, str(now_ms), click_id, scope["method"], ua, ref, lang, ip)
         entry = self.cache.get(code, time.monotonic())
         if entry is not None:
             return await self._cached(entry, code, click, now_ms, click_id, head, send)
         try:
             reply = await self.commit.call(
                 "EVALSHA", Scripts.redirect_miss.sha, *self._miss_keys(code), now_ms,
-                self.maxlen, *click,
+                self.maxlen, code, click,
             )
         except (NoScriptError, RespError) as exc:
             if "NOSCRIPT" not in str(exc):
@@ -260,7 +261,7 @@ class Redirector:
             try:
                 reply = await self.commit.call(
                     "EVAL", Scripts.redirect_miss.source, *self._miss_keys(code), now_ms,
-                    self.maxlen, *click,
+                    self.maxlen, code, click,
                 )
             except (RedisError, OSError, RespError) as exc:
                 return await self._unavailable(code, head, send, exc)
@@ -272,7 +273,7 @@ class Redirector:
         ws, campaign, recipient, url, expires = reply[1:6]
         prefix, suffix = redirect_parts(url, self.param)
         self.cache.put(code, CachedLink(
-            ws, campaign, recipient, prefix, suffix,
+            ws, campaign, recipient, prefix, suffix, US.join((ws, campaign, recipient)),
             int(expires) if expires else None, state == 2, time.monotonic(),
         ))
         if state == 1:
@@ -333,12 +334,12 @@ class Redirector:
                     "body": b"" if scope["method"] == "HEAD" else PIXEL})
 
     async def _cached(
-        self, entry: CachedLink, code: str, click: list[str], now_ms: int,
+        self, entry: CachedLink, code: str, values: str, now_ms: int,
         click_id: str, head: bool, send: Send,
     ) -> int:
         if entry.disabled or (entry.expires_at is not None and entry.expires_at <= now_ms):
             return await _html(send, 410, PAGE_410, head)
-        click += ["ws", entry.ws, "campaign", entry.campaign, "recipient", entry.recipient]
+        click = [CLICK, values + US + entry.tail]
         stream = self.keys.click_stream_for(code)
         if entry.ws in self.fire_and_forget:
             # The workspace chose speed: answer now, write the click meanwhile

@@ -86,8 +86,11 @@ def _kind(ua: str) -> Kind:
     return "human"
 
 
+@lru_cache(maxsize=65_536)
 def classify(ua: str, method: str = "GET") -> Client:
-    """Classify one request. Only `kind == "human"` is ever counted as a click."""
+    """Classify one request. Only `kind == "human"` is ever counted as a click.
+    (Cached whole: a campaign's clicks come from a few thousand user agents,
+    and a Client is immutable.)"""
     if method.upper() == "HEAD":
         kind: Kind = "head"
     else:

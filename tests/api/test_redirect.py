@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,14 +12,20 @@ from starlette.testclient import TestClient
 from tests.conftest import make_settings
 from tracker.app import create_app
 from tracker.keys import Keys
+from tracker.models import CLICK, Click
 
 LINK = {"url": "https://s.example/p?ref=wa#top", "campaign": "bf24", "recipient": "r1"}
 PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
             "(KHTML, like Gecko) Mobile/15E148 [WAiOS/2.23.25.85]")
 
 
-def clicks(r: redis.Redis, prefix: str) -> list[dict[str, str]]:
-    return [fields for _, fields in r.xrange(Keys(prefix).click_stream(0))]
+def clicks(r: redis.Redis, prefix: str) -> list[dict[str, Any]]:
+    """The stream's clicks, each decoded as the worker reads it (one packed field)."""
+    out = []
+    for _, fields in r.xrange(Keys(prefix).click_stream(0)):
+        assert list(fields) == [CLICK]
+        out.append(Click.from_entry(fields)._asdict())
+    return out
 
 
 def make_link(client: TestClient, auth: dict[str, str], **extra: object) -> dict[str, str]:

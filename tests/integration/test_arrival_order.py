@@ -18,6 +18,7 @@ from tracker.events import Event
 from tracker.identity import phone_hash
 from tracker.keys import Keys
 from tracker.metrics import campaign_report
+from tracker.models import Click
 from tracker.store import Store, connect
 from tracker.worker import Worker
 
@@ -43,9 +44,8 @@ Entry = tuple[str, dict[str, str]]
 
 
 def click(cid: str, r: str, campaign: str, ts: int, ua: str = PHONE_UA) -> Entry:
-    return ("click", {"code": f"code{r}{campaign}", "ts": str(ts), "id": cid, "method": "GET",
-                      "ua": ua, "ref": "", "lang": "", "ip": "", "ws": WS, "campaign": campaign,
-                      "recipient": r})
+    return ("click", Click(f"code{r}{campaign}", ts, cid, "GET", ua, "", "", "", WS, campaign,
+                           r).entry())
 
 
 def event(kind: str, key: str, ts: int, src: str = "api", **data: Any) -> Entry:

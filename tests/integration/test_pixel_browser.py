@@ -20,6 +20,7 @@ import redis
 
 from tracker.embedded import free_port
 from tracker.keys import Keys
+from tracker.models import Click
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +125,7 @@ def make_link(base: str, key: str, url: str) -> str:
 
 def click_id(r: redis.Redis, prefix: str) -> str:
     [(_, click)] = r.xrange(Keys(prefix).click_stream(0))
-    return click["id"]
+    return Click.from_entry(click).id
 
 
 def test_landing_browsing_and_purchase_carry_the_click_id(

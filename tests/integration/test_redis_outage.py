@@ -12,6 +12,7 @@ from tests.conftest import create_workspace, drain_worker, make_settings
 from tracker.app import create_app
 from tracker.embedded import EmbeddedRedis
 from tracker.keys import Keys
+from tracker.models import Click
 
 
 def replayed(spool: Path, timeout: float, what: str) -> None:
@@ -57,8 +58,9 @@ def test_cached_links_redirect_through_an_outage_and_their_clicks_arrive(
         conn = redis.Redis.from_url(server.url, decode_responses=True)
         entries = conn.xrange(Keys(prefix).click_stream(0))
         conn.close()
-        assert len({fields["id"] for _, fields in entries}) == 6  # one before, five during
-        assert all(fields["code"] == cached for _, fields in entries)
+        got = [Click.from_entry(fields) for _, fields in entries]
+        assert len({c.id for c in got}) == 6  # one before, five during
+        assert all(c.code == cached for c in got)
         # ... and the worker counts each of them in the report, none twice
         drain_worker(settings)
         with TestClient(create_app(settings)) as client:
@@ -194,7 +196,7 @@ def test_a_steady_stream_of_clicks_through_a_redis_restart(tmp_path: Path, prefi
     try:
         conn = redis.Redis.from_url(server.url, decode_responses=True)
         late = [f for i, f in conn.xrange(Keys(prefix).click_stream(0))
-                if int(i.split("-")[0]) - int(f["ts"]) > 300]
+                if int(i.split("-")[0]) - Click.from_entry(f).ts > 300]
         conn.close()
         assert late, "no click went through the spool: was there an outage at all?"
         drain_worker(settings)

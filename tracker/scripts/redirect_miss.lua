@@ -4,12 +4,13 @@
 -- KEYS[3]: the partition's templates, KEYS[4]: the link's old-style hash,
 -- KEYS[5]: the partition's destinations (both for links stored before
 -- buckets: an own hash with the URL in 'u', or its id in 'd').
--- ARGV[1]: now (ms), ARGV[2]: stream MAXLEN (approximate),
--- ARGV[3..]: click fields as name/value pairs starting with 'code', <code>;
--- ws/campaign/recipient are taken from the link so the worker needs no lookup.
+-- ARGV[1]: now (ms), ARGV[2]: stream MAXLEN (approximate), ARGV[3]: the code,
+-- ARGV[4]: the click's first values joined by the unit separator (see
+-- models.CLICK_FIELDS); ws, campaign and recipient are appended from the link
+-- so the worker needs no lookup.
 -- Returns {state, w, c, r, u, e}: state 0 unknown, 1 recorded, 2 disabled,
 -- 3 expired.
-local code = ARGV[4]
+local code = ARGV[3]
 local w, c, r, u, e, x
 local record = redis.call('HGET', KEYS[1], code)
 if record and record ~= '-' then
@@ -48,15 +49,6 @@ end
 if e ~= '' and tonumber(e) <= tonumber(ARGV[1]) then
   return {3, w, c, r, u, e}
 end
-local args = {'XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*'}
-for i = 3, #ARGV do
-  args[#args + 1] = ARGV[i]
-end
-args[#args + 1] = 'ws'
-args[#args + 1] = w
-args[#args + 1] = 'campaign'
-args[#args + 1] = c
-args[#args + 1] = 'recipient'
-args[#args + 1] = r
-redis.call(unpack(args))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'click',
+  ARGV[4] .. '\031' .. (w or '') .. '\031' .. (c or '') .. '\031' .. r)
 return {1, w, c, r, u, e}
