@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> Front:
             log.warning("redis not ready at start-up: %s", exc)
         app.state.settings = settings
         app.state.store = store
-        app.state.redirector = Redirector(settings, redis)
+        app.state.redirector = front.redirector = Redirector(settings, redis)
         app.state.redirector.replay_leftovers()
         await app.state.redirector.refresh_modes()
         modes = asyncio.get_running_loop().create_task(app.state.redirector.keep_modes_fresh())
@@ -102,6 +102,7 @@ def create_app(settings: Settings) -> Front:
         finally:
             modes.cancel()
             redirector, app.state.redirector = app.state.redirector, None
+            front.redirector = None
             await redirector.settle()
             if isinstance(redirector.commit, FastRedis):
                 await redirector.commit.aclose()
@@ -136,4 +137,5 @@ def create_app(settings: Settings) -> Front:
     app.state.settings = settings
     app.state.redirector = None
     app.state.web_metrics = WebMetrics()
-    return Front(app, lambda: app.state.redirector, app.state.web_metrics)
+    front = Front(app, app.state.web_metrics)
+    return front

@@ -227,7 +227,7 @@ def test_fire_and_forget_redirects_first_and_still_keeps_every_click(
                 "url": "https://s.example/", "campaign": "ff"}).json()["code"]
         # a web process started now knows the workspace's mode
         with TestClient(create_app(settings), follow_redirects=False) as client:
-            assert client.app.redirector().fire_and_forget == {"acme"}  # type: ignore[attr-defined]
+            assert client.app.redirector.fire_and_forget == {"acme"}  # type: ignore[attr-defined]
             for _ in range(3):  # a miss (the link's one round trip), then cached hits
                 assert client.get(f"/{code}").status_code == 302
             server.kill()
