@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .settings import Settings, SettingsError
 
+log = logging.getLogger("tracker.cli")
+
 if TYPE_CHECKING:
     from .store import Store
 
@@ -87,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=_http_protocol(settings),
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
@@ -96,6 +98,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     return 0
+
+
+def _http_protocol(settings: Settings) -> str:
+    """uvicorn's httptools, with the redirect's fast path where it can run."""
+    if not settings.fast_path:
+        return "httptools"
+    try:
+        from . import fastpath
+    except ImportError as exc:  # an uvicorn whose internals moved
+        log.warning("redirect fast path off: %s", exc)
+        return "httptools"
+    if not fastpath.supported():
+        log.warning("redirect fast path off: this uvicorn's internals differ")
+        return "httptools"
+    return fastpath.NAME
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

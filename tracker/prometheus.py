@@ -33,6 +33,7 @@ class WebMetrics:
     def __init__(self) -> None:
         self.redirects: Counter[int] = Counter()
         self.pixels = 0
+        self.fast = 0  # redirects answered by the fast path (fastpath.py), among redirects
         self.buckets = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
 
@@ -95,6 +96,8 @@ async def metrics(request: Request) -> Response:
         out.append(_line("tracker_redirect_seconds_bucket", total, le=bound))
     out.append(_line("tracker_redirect_seconds_sum", round(web.latency_sum, 6)))
     out.append(_line("tracker_redirect_seconds_count", total))
+    out += ["# TYPE tracker_redirects_fast_total counter",
+            _line("tracker_redirects_fast_total", web.fast)]
     out += ["# TYPE tracker_pixel_total counter", _line("tracker_pixel_total", web.pixels)]
     if redirector is not None:
         out += ["# TYPE tracker_spool_bytes gauge",

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -52,6 +54,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Writes a whole response with an empty body: status and headers.
+Respond = Callable[[int, list[tuple[bytes, bytes]]], None]
+
+# What uvicorn refuses in a header value (its HEADER_VALUE_RE): such a
+# Location takes the ASGI path, which fails as it always has.
+_BAD_HEADER_VALUE = re.compile(b"[\x00-\x08\x0A-\x1F\x7F]")
 
 _NO_STORE = (b"cache-control", b"private, no-store")
 
@@ -356,6 +364,55 @@ class Redirector:
             self._spool(stream, click)
         return await _redirect(send, entry.prefix + click_id + entry.suffix, head)
 
+    def redirect_now(self, scope: Scope, respond: Respond, metrics: WebMetrics) -> bool:
+        """The redirect of a cached link without a coroutine: the click goes to
+        Redis at once, and `respond` writes the 302 when Redis has acknowledged
+        it (fastpath.py calls this for uvicorn's protocol). False, having
+        changed nothing, when the request needs the ASGI path: the link is not
+        cached, disabled or expired, the client is over its rate, the
+        workspace is fire-and-forget, or the lean client is not connected.
+        What it writes, and when, is what __call__ does for the same request."""
+        commit = self.commit
+        if not isinstance(commit, FastRedis) or not commit.connected:
+            return False
+        code = scope["path"][1:]
+        entry = self.cache.get(code, time.monotonic())
+        if entry is None or entry.disabled or entry.ws in self.fire_and_forget:
+            return False
+        now_ms = time.time_ns() // 1_000_000
+        if entry.expires_at is not None and entry.expires_at <= now_ms:
+            return False
+        click_id = new_click_id()
+        try:
+            location = (entry.prefix + click_id + entry.suffix).encode("latin-1")
+        except UnicodeEncodeError:
+            return False  # the ASGI path answers as it always has
+        if _BAD_HEADER_VALUE.search(location):
+            return False
+        ua, ref, lang, xff, _ = _header_values(scope)
+        peer = self._peer(scope, xff)
+        if self._over_limit(peer):
+            return False  # (no token was spent) the ASGI path answers 429
+        ip = anonymise(peer, self.settings.ipv4_prefix, self.settings.ipv6_prefix)
+        click = [CLICK, click_values(code, str(now_ms), click_id, scope["method"], ua, ref, lang,
+                                     ip) + US + entry.tail]
+        stream = self.keys.click_stream_for(code)
+        fut = commit.submit("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
+        if fut is None:
+            return False
+        fut.add_done_callback(functools.partial(
+            self._acked, respond, location, stream, click, metrics, time.perf_counter()))
+        return True
+
+    def _acked(self, respond: Respond, location: bytes, stream: str, click: list[str],
+               metrics: WebMetrics, started: float, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            # The recipient still lands on the shop; the click waits on disk.
+            self._spool(stream, click)
+        respond(302, [(b"location", location), _NO_STORE, (b"content-length", b"0")])
+        metrics.redirect(302, time.perf_counter() - started)
+        metrics.fast += 1
+
     def _forgotten(self, task: asyncio.Future[Any], stream: str, click: list[str]) -> None:
         self._in_flight.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -428,3 +485,14 @@ class Front:
                     await redirector.pixel(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+    def redirect_now(self, scope: Scope, respond: Respond) -> bool:
+        """A redirect answered without a coroutine when it can be (see
+        Redirector.redirect_now); False when the request must go to __call__."""
+        if scope["method"] not in ("GET", "HEAD"):
+            return False
+        code = scope["path"][1:]
+        redirector = self.redirector
+        return bool(redirector is not None and looks_like_code(code)
+                    and code not in RESERVED_CODES
+                    and redirector.redirect_now(scope, respond, self.metrics))

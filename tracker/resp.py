@@ -147,8 +147,25 @@ class FastRedis:
 
     # -- commands --------------------------------------------------------------------
     async def call(self, *args: Any) -> Any:
-        if self._transport is None or self._transport.is_closing():
+        fut = self.submit(*args)
+        if fut is None:
             await self._ensure()
+            fut = self.submit(*args)
+            if fut is None:
+                raise ConnectionError("connection to Redis closed")
+        return await fut
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    def submit(self, *args: Any) -> asyncio.Future[Any] | None:
+        """Queue a command; its reply (or RespError) comes in the future. None
+        when not connected (call() connects): for callers that cannot await,
+        the redirect's fast path (fastpath.py)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return None
         loop = self._loop
         assert loop is not None  # set with the transport
         fut: asyncio.Future[Any] = loop.create_future()
@@ -157,7 +174,7 @@ class FastRedis:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        return await fut
+        return fut
 
     async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """A pipeline: every command in one write; replies (or RespError) in order."""
