@@ -89,6 +89,7 @@ def create_app(settings: Settings) -> Front:
         app.state.store = store
         app.state.redirector = front.redirector = Redirector(settings, redis)
         app.state.redirector.replay_leftovers()
+        await app.state.redirector.connect()
         await app.state.redirector.refresh_modes()
         modes = asyncio.get_running_loop().create_task(app.state.redirector.keep_modes_fresh())
         app.state.intake = Intake(redis, settings)

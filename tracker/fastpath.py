@@ -60,10 +60,11 @@ class RedirectProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app)
 
 
-def respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-    """Write a whole response with an empty body, as send() would for a start
-    message with these headers and an empty body, and leave the cycle as
-    run_asgi leaves it."""
+def respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]],
+            body: bytes) -> None:
+    """Write a whole response as send() would for a start message with these
+    headers (a content-length among them) and one body message, and leave the
+    cycle as run_asgi leaves it."""
     if cycle.disconnected or cycle.response_started:
         return  # the client left: send() writes nothing either
     cycle.response_started = cycle.response_complete = True
@@ -73,9 +74,13 @@ def respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes,
         out += [name, b": ", value, b"\r\n"]
     for name, value in headers:
         out += [name, b": ", value, b"\r\n"]
-    if not cycle.keep_alive:
+        if name == b"connection" and value == b"close":
+            cycle.keep_alive = False  # (send() closes then too)
+    if not cycle.keep_alive and (b"connection", b"close") not in headers:
         out.append(b"connection: close\r\n")
     out.append(b"\r\n")
+    if cycle.scope["method"] != "HEAD":
+        out.append(body)
     transport = cycle.transport
     transport.write(b"".join(out))
     cycle.message_event.set()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import logging
 import random
@@ -54,8 +55,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-# Writes a whole response with an empty body: status and headers.
-Respond = Callable[[int, list[tuple[bytes, bytes]]], None]
+# A whole response: status, headers, body.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+# Writes one (fastpath.respond).
+Respond = Callable[[int, list[tuple[bytes, bytes]], bytes], None]
 
 # What uvicorn refuses in a header value (its HEADER_VALUE_RE): such a
 # Location takes the ASGI path, which fails as it always has.
@@ -226,6 +229,13 @@ class Redirector:
         self.fire_and_forget: frozenset[str] = frozenset()
         self._in_flight: set[asyncio.Future[Any]] = set()
 
+    async def connect(self) -> None:
+        """At start-up: open the lean client's connection, so the first
+        redirects can take the fast path (it never connects itself)."""
+        if isinstance(self.commit, FastRedis):
+            with contextlib.suppress(ConnectionError, OSError, RespError):
+                await self.commit.call("PING")  # (down: the ASGI path connects later)
+
     async def refresh_modes(self) -> None:
         try:
             members = await self.redis.smembers(self.keys.fire_and_forget())
@@ -275,9 +285,13 @@ class Redirector:
                 return await self._unavailable(code, head, send, exc)
         except (RedisError, OSError) as exc:
             return await self._unavailable(code, head, send, exc)
+        return await _send(send, *self._miss_answer(code, reply, click_id, head))
+
+    def _miss_answer(self, code: str, reply: Any, click_id: str, head: bool) -> Answer:
+        """What the miss script's reply answers; the link goes to the cache."""
         state = int(reply[0])
         if state == 0:
-            return await _html(send, 404, PAGE_404, head)
+            return _html_answer(404, PAGE_404, head)
         ws, campaign, recipient, url, expires = reply[1:6]
         prefix, suffix = redirect_parts(url, self.param)
         self.cache.put(code, CachedLink(
@@ -285,8 +299,8 @@ class Redirector:
             int(expires) if expires else None, state == 2, time.monotonic(),
         ))
         if state == 1:
-            return await _redirect(send, prefix + click_id + suffix, head)
-        return await _html(send, 410, PAGE_410, head)
+            return _found((prefix + click_id + suffix).encode("latin-1"))
+        return _html_answer(410, PAGE_410, head)
 
     def _miss_keys(self, code: str) -> tuple[int | str, ...]:
         """The miss script's key count and keys (see redirect_miss.lua)."""
@@ -295,8 +309,7 @@ class Redirector:
                 k.link(code), k.destinations_for(code))
 
     async def _unavailable(self, code: str, head: bool, send: Send, exc: Exception) -> int:
-        log.warning("redis unavailable (%s); uncached link %s answered 503", exc, code)
-        return await _html(send, 503, PAGE_503, head, extra=[(b"retry-after", b"5")])
+        return await _send(send, *_unavailable(code, head, exc))
 
     def _peer(self, scope: Scope, xff: str | None) -> str:
         """The client's full address: for rate limits only, never stored."""
@@ -365,53 +378,108 @@ class Redirector:
         return await _redirect(send, entry.prefix + click_id + entry.suffix, head)
 
     def redirect_now(self, scope: Scope, respond: Respond, metrics: WebMetrics) -> bool:
-        """The redirect of a cached link without a coroutine: the click goes to
-        Redis at once, and `respond` writes the 302 when Redis has acknowledged
-        it (fastpath.py calls this for uvicorn's protocol). False, having
-        changed nothing, when the request needs the ASGI path: the link is not
-        cached, disabled or expired, the client is over its rate, the
-        workspace is fire-and-forget, or the lean client is not connected.
-        What it writes, and when, is what __call__ does for the same request."""
+        """A redirect without a coroutine: the click (or, for a link not in the
+        cache, the miss script) goes to Redis at once, and `respond` writes the
+        answer when Redis has replied (fastpath.py calls this for uvicorn's
+        protocol). What it writes, and when, is what __call__ writes for the
+        same request. False, having changed nothing, when the request needs
+        __call__: a cached link that is disabled or expired (410), a client
+        over its rate (429), or the lean client not connected."""
         commit = self.commit
         if not isinstance(commit, FastRedis) or not commit.connected:
             return False
         code = scope["path"][1:]
         entry = self.cache.get(code, time.monotonic())
-        if entry is None or entry.disabled or entry.ws in self.fire_and_forget:
-            return False
         now_ms = time.time_ns() // 1_000_000
-        if entry.expires_at is not None and entry.expires_at <= now_ms:
+        if entry is not None and (entry.disabled or (
+                entry.expires_at is not None and entry.expires_at <= now_ms)):
             return False
         click_id = new_click_id()
-        try:
-            location = (entry.prefix + click_id + entry.suffix).encode("latin-1")
-        except UnicodeEncodeError:
-            return False  # the ASGI path answers as it always has
-        if _BAD_HEADER_VALUE.search(location):
-            return False
+        location = b""
+        if entry is not None:
+            try:
+                location = (entry.prefix + click_id + entry.suffix).encode("latin-1")
+            except UnicodeEncodeError:
+                return False  # __call__ fails as it always has
+            if _BAD_HEADER_VALUE.search(location):
+                return False
         ua, ref, lang, xff, _ = _header_values(scope)
         peer = self._peer(scope, xff)
         if self._over_limit(peer):
-            return False  # (no token was spent) the ASGI path answers 429
+            return False  # (no token was spent) __call__ answers 429
         ip = anonymise(peer, self.settings.ipv4_prefix, self.settings.ipv6_prefix)
-        click = [CLICK, click_values(code, str(now_ms), click_id, scope["method"], ua, ref, lang,
-                                     ip) + US + entry.tail]
+        values = click_values(code, str(now_ms), click_id, scope["method"], ua, ref, lang, ip)
+        started = time.perf_counter()
+        head = scope["method"] == "HEAD"
+        if entry is None:
+            args = ("EVALSHA", Scripts.redirect_miss.sha, *self._miss_keys(code), now_ms,
+                    self.maxlen, code, values)
+            self._submit(args, functools.partial(
+                self._missed, respond, metrics, started, code, click_id, head, args))
+            metrics.fast += 1
+            return True
+        click = [CLICK, values + US + entry.tail]
         stream = self.keys.click_stream_for(code)
-        fut = commit.submit("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
-        if fut is None:
-            return False
-        fut.add_done_callback(functools.partial(
-            self._acked, respond, location, stream, click, metrics, time.perf_counter()))
+        fut = self._submit(("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click),
+                           functools.partial(self._acked, stream, click))
+        if entry.ws in self.fire_and_forget:
+            # The workspace chose speed: answer now, the click meanwhile
+            # (spooled if Redis fails, lost only if this process dies first).
+            # (Not from inside the HTTP parser's callback: uvicorn arms the
+            # keep-alive timer when a response completes.)
+            self._in_flight.add(fut)
+            fut.get_loop().call_soon(self._answer, respond, metrics, started,
+                                     _found(location), fut)
+        else:
+            fut.add_done_callback(functools.partial(
+                self._answer, respond, metrics, started, _found(location)))
+        metrics.fast += 1
         return True
 
-    def _acked(self, respond: Respond, location: bytes, stream: str, click: list[str],
-               metrics: WebMetrics, started: float, fut: asyncio.Future[Any]) -> None:
+    def _submit(self, args: tuple[Any, ...], done: Callable[[asyncio.Future[Any]], None]
+                ) -> asyncio.Future[Any]:
+        """A command for the lean client, connected (redirect_now checked): the
+        same tick, so it cannot have dropped the connection since."""
+        assert isinstance(self.commit, FastRedis)
+        fut = self.commit.submit(*args)
+        assert fut is not None
+        fut.add_done_callback(done)
+        return fut
+
+    def _acked(self, stream: str, click: list[str], fut: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(fut)
         if fut.cancelled() or fut.exception() is not None:
             # The recipient still lands on the shop; the click waits on disk.
             self._spool(stream, click)
-        respond(302, [(b"location", location), _NO_STORE, (b"content-length", b"0")])
-        metrics.redirect(302, time.perf_counter() - started)
-        metrics.fast += 1
+
+    def _answer(self, respond: Respond, metrics: WebMetrics, started: float, answer: Answer,
+                _fut: asyncio.Future[Any]) -> None:
+        respond(*answer)
+        metrics.redirect(answer[0], time.perf_counter() - started)
+
+    def _missed(self, respond: Respond, metrics: WebMetrics, started: float, code: str,
+                click_id: str, head: bool, args: tuple[Any, ...],
+                fut: asyncio.Future[Any]) -> None:
+        """The miss script replied: answer as __call__ does."""
+        exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+        if exc is None:
+            try:
+                answer = self._miss_answer(code, fut.result(), click_id, head)
+                if _BAD_HEADER_VALUE.search(answer[1][0][1]):
+                    raise ValueError("a control character in the Location")
+            except Exception:  # as uvicorn answers an app that raised
+                log.exception("redirect of %s failed", code)
+                answer = _FAILED
+        elif (isinstance(exc, RespError) and "NOSCRIPT" in str(exc)
+              and args[0] == "EVALSHA" and isinstance(self.commit, FastRedis)
+              and self.commit.connected):
+            again = ("EVAL", Scripts.redirect_miss.source, *args[2:])
+            self._submit(again, functools.partial(
+                self._missed, respond, metrics, started, code, click_id, head, again))
+            return
+        else:
+            answer = _unavailable(code, head, exc)
+        self._answer(respond, metrics, started, answer, fut)
 
     def _forgotten(self, task: asyncio.Future[Any], stream: str, click: list[str]) -> None:
         self._in_flight.discard(task)
@@ -431,28 +499,46 @@ class Redirector:
         self.spool.start_replay(self._replay_one)
 
 
+def _found(location: bytes) -> Answer:
+    return 302, [(b"location", location), _NO_STORE, (b"content-length", b"0")], b""
+
+
+def _html_answer(status: int, page: bytes, head: bool,
+          extra: list[tuple[bytes, bytes]] | None = None) -> Answer:
+    headers = [(b"content-type", b"text/html; charset=utf-8"), _NO_STORE,
+               (b"content-length", str(len(page)).encode())]
+    if extra:
+        headers += extra
+    return status, headers, b"" if head else page
+
+
+def _unavailable(code: str, head: bool, exc: BaseException) -> Answer:
+    log.warning("redis unavailable (%s); uncached link %s answered 503", exc, code)
+    return _html_answer(503, PAGE_503, head, extra=[(b"retry-after", b"5")])
+
+
+# What uvicorn answers when an app raises before responding.
+_FAILED: Answer = (500, [(b"content-type", b"text/plain; charset=utf-8"),
+                         (b"content-length", b"21"), (b"connection", b"close")],
+                   b"Internal Server Error")
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]],
+                body: bytes) -> int:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
 async def _redirect(send: Send, location: str, head: bool) -> int:
-    await send({
-        "type": "http.response.start",
-        "status": 302,
-        "headers": [(b"location", location.encode("latin-1")), _NO_STORE,
-                    (b"content-length", b"0")],
-    })
-    await send({"type": "http.response.body", "body": b""})
-    return 302
+    return await _send(send, *_found(location.encode("latin-1")))
 
 
 async def _html(
     send: Send, status: int, page: bytes, head: bool,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> int:
-    headers = [(b"content-type", b"text/html; charset=utf-8"), _NO_STORE,
-               (b"content-length", str(len(page)).encode())]
-    if extra:
-        headers += extra
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else page})
-    return status
+    return await _send(send, *_html_answer(status, page, head, extra))
 
 
 class Front:

@@ -5,6 +5,7 @@ clients that leave) unchanged. Raw sockets, so every byte is seen."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -20,11 +21,13 @@ import httpx2 as httpx
 import pytest
 import redis
 
-from tests.conftest import create_workspace, make_settings
+from tests.conftest import make_settings
 from tracker import fastpath
 from tracker.embedded import free_port
 from tracker.keys import Keys
 from tracker.models import Click
+from tracker.store import Store
+from tracker.store import connect as connect_redis
 
 pytestmark = pytest.mark.e2e
 
@@ -37,14 +40,15 @@ class Server:
     base: str
     port: int
     key: str
+    ff_key: str  # a workspace in fire-and-forget mode
     prefix: str
     r: redis.Redis
 
-    def link(self, recipient: str = "", **extra: object) -> str:
+    def link(self, recipient: str = "", ff: bool = False, **extra: object) -> str:
         """A new link (a code derives from its identity: a recipient of its own)."""
         recipient = recipient or "r" + uuid.uuid4().hex[:8]
         res = httpx.post(f"{self.base}/api/v1/links",
-                         headers={"Authorization": f"Bearer {self.key}"},
+                         headers={"Authorization": f"Bearer {self.ff_key if ff else self.key}"},
                          json={"url": "https://s.example/p?x=1#top", "campaign": "bf",
                                "recipient": recipient, **extra})
         assert res.status_code == 201, res.text
@@ -60,9 +64,28 @@ class Server:
         return [Click.from_entry(f) for _, f in self.r.xrange(Keys(self.prefix).click_stream(0))]
 
 
+def workspaces(redis_url: str, prefix: str) -> tuple[str, str]:
+    """acme's key, and ff's, a workspace in fire-and-forget mode (known to
+    the web processes at their start)."""
+    settings = make_settings(redis_url, prefix)
+
+    async def go() -> tuple[str, str]:
+        conn = connect_redis(redis_url)
+        try:
+            store = Store(conn, settings)
+            keys = await store.create_workspace("acme"), await store.create_workspace("ff")
+            await store.update_workspace("ff", {"ff": "1"})
+            return keys
+        finally:
+            await conn.aclose()
+
+    return asyncio.run(go())
+
+
 def serve(redis_url: str, **env: str) -> Iterator[Server]:
     prefix = "t" + uuid.uuid4().hex[:12]
     port = free_port()
+    key, ff_key = workspaces(redis_url, prefix)
     proc = subprocess.Popen([sys.executable, "-m", "tracker", "serve"], env={
         **os.environ, "REDIS_URL": redis_url, "TRACKER_KEY_PREFIX": prefix,
         "TRACKER_PORT": str(port), "TRACKER_LOG_LEVEL": "warning",
@@ -73,7 +96,6 @@ def serve(redis_url: str, **env: str) -> Iterator[Server]:
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        key = create_workspace(make_settings(redis_url, prefix), "acme")
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -83,7 +105,7 @@ def serve(redis_url: str, **env: str) -> Iterator[Server]:
                 assert proc.poll() is None, "tracker serve exited"
                 assert time.monotonic() < deadline, "tracker serve did not come up"
                 time.sleep(0.05)
-        yield Server(base, port, key, prefix, r)
+        yield Server(base, port, key, ff_key, prefix, r)
     finally:
         proc.terminate()
         proc.wait(20)
@@ -96,6 +118,12 @@ def serve(redis_url: str, **env: str) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def server(redis_url: str) -> Iterator[Server]:
     yield from serve(redis_url)
+
+
+@pytest.fixture(scope="module")
+def plain(redis_url: str) -> Iterator[Server]:
+    """The same, with the fast path off: plain uvicorn httptools and ASGI."""
+    yield from serve(redis_url, TRACKER_FAST_PATH="0")
 
 
 def connect(server: Server) -> socket.socket:
@@ -149,25 +177,44 @@ def test_the_installed_uvicorn_has_what_the_fast_path_needs() -> None:
     assert fastpath.supported()
 
 
-def test_a_cached_redirect_is_the_asgi_redirect_byte_for_byte(server: Server) -> None:
-    code = server.link()
-    before = server.fast()
+def exchange(server: Server, disabled: str, code: str) -> list[tuple[int, dict[str, str], bytes]]:
+    """What a server answers, from one connection: a link's miss and cached hit,
+    HEAD, a disabled link (miss, then cached), a code nobody made, and a
+    close; the date and the click id made alike."""
     with connect(server) as sock:
-        sock.sendall(get(code))  # not cached yet: the ASGI path
-        [(s1, h1, b1)], _ = read_responses(sock, 1)
-        sock.sendall(get(code))  # cached: the fast path
-        [(s2, h2, b2)], _ = read_responses(sock, 1)
-    assert server.fast() == before + 1
-    assert (s1, b1) == (s2, b2) == (302, b"")
-    assert list(h1) == list(h2) == ["date", "server", "location", "cache-control",
-                                    "content-length"]
-    for h in (h1, h2):
-        h["date"] = "D"
-        h["location"] = h["location"].replace(click_id(h), "ID")
-    assert h1 == h2
-    assert h2["location"] == "https://s.example/p?x=1&utm_source=whatsapp&utm_medium=message" \
-                             "&utm_campaign=bf&trk_id=ID#top"
-    assert h2["cache-control"] == "private, no-store"
+        sock.sendall(get(code) + get(code) + get(code, method="HEAD") + get(disabled)
+                     + get(disabled) + get("abcdefgh") + get(disabled, method="HEAD")
+                     + get(code, extra="Connection: close\r\n"))
+        got, closed = read_responses(sock, 8, heads=frozenset({2, 6}))
+    assert closed
+    for _, headers, _ in got:
+        headers["date"] = "D"
+        if "location" in headers:
+            headers["location"] = headers["location"].replace(click_id(headers), "ID")
+    return got
+
+
+def test_the_fast_path_answers_byte_for_byte_what_the_asgi_path_does(
+        server: Server, plain: Server) -> None:
+    answers, fast = [], []
+    for s in (server, plain):
+        disabled = s.link()
+        res = httpx.patch(f"{s.base}/api/v1/links/{disabled}", json={"disabled": True},
+                          headers={"Authorization": f"Bearer {s.key}"})
+        assert res.status_code == 200, res.text
+        before = s.fast()
+        answers.append(exchange(s, disabled, s.link()))
+        fast.append(s.fast() - before)
+    assert answers[0] == answers[1]
+    assert fast == [6, 0]  # all but the disabled link once cached; none
+    got = answers[0]
+    assert [s for s, _, _ in got] == [302, 302, 302, 410, 410, 404, 410, 302]
+    assert list(got[0][1]) == ["date", "server", "location", "cache-control", "content-length"]
+    assert got[0][1]["location"] == "https://s.example/p?x=1&utm_source=whatsapp" \
+                                    "&utm_medium=message&utm_campaign=bf&trk_id=ID#top"
+    assert got[0][1]["cache-control"] == "private, no-store"
+    assert got[7][1]["connection"] == "close"
+    assert b"no longer active" in got[3][2] and got[6][2] == b""
 
 
 def test_each_click_is_in_redis_before_its_302(server: Server) -> None:
@@ -184,9 +231,11 @@ def test_each_click_is_in_redis_before_its_302(server: Server) -> None:
             assert (last.ws, last.campaign) == ("acme", "bf") and last.recipient
 
 
-def test_no_302_before_redis_has_taken_the_click(server: Server) -> None:
+@pytest.mark.parametrize("cached", [True, False])
+def test_no_302_before_redis_has_taken_the_click(server: Server, cached: bool) -> None:
     code = server.link()
-    httpx.get(f"{server.base}/{code}")  # cached
+    if cached:
+        httpx.get(f"{server.base}/{code}")
     with connect(server) as sock:
         server.r.execute_command("CLIENT", "PAUSE", "1500", "WRITE")  # Redis holds writes
         sock.sendall(get(code))
@@ -197,6 +246,21 @@ def test_no_302_before_redis_has_taken_the_click(server: Server) -> None:
         [(status, headers, _)], _ = read_responses(sock, 1)
     assert status == 302
     assert server.clicks()[-1].id == click_id(headers)
+
+
+def test_fire_and_forget_answers_at_once_and_writes_the_click_after(server: Server) -> None:
+    code = server.link(ff=True)
+    httpx.get(f"{server.base}/{code}")  # cached: the mode applies to cached links
+    with connect(server) as sock:
+        server.r.execute_command("CLIENT", "PAUSE", "1000", "WRITE")
+        sock.sendall(get(code))
+        [(status, headers, _)], _ = read_responses(sock, 1)  # while Redis holds writes
+        assert status == 302
+        assert click_id(headers) not in {c.id for c in server.clicks()}
+    deadline = time.monotonic() + 10
+    while click_id(headers) not in {c.id for c in server.clicks()}:
+        assert time.monotonic() < deadline, "the click never reached Redis"
+        time.sleep(0.05)
 
 
 def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
@@ -217,7 +281,7 @@ def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
     clicks = {c.id: c for c in server.clicks()}
     assert all(i in clicks for i in ids)
     assert clicks[ids[1]].method == "HEAD"
-    assert server.fast() == before + 4
+    assert server.fast() == before + 5  # the 302s and the 404
 
 
 def test_http_1_0_gets_its_redirect_then_the_connection_closes(server: Server) -> None:
@@ -264,24 +328,30 @@ def test_the_rate_limit_spends_one_token_a_request(server: Server) -> None:
     assert {c.ip for c in server.clicks() if c.code == code} == {"203.0.113.0"}
 
 
-def test_disabled_and_unknown_links_take_the_asgi_path(server: Server) -> None:
+def test_disabled_and_unknown_links(server: Server) -> None:
     code = server.link()
     res = httpx.patch(f"{server.base}/api/v1/links/{code}", json={"disabled": True},
                       headers={"Authorization": f"Bearer {server.key}"})
     assert res.status_code == 200, res.text
     before = server.fast()
     with connect(server) as sock:
-        sock.sendall(get(code) + get(code))  # the second finds it cached as disabled
-        got, _ = read_responses(sock, 2)
-    assert [s for s, _, _ in got] == [410, 410]
-    assert server.fast() == before
+        # a miss (the fast path), then cached as disabled (the ASGI path),
+        # then a code nobody made (the fast path)
+        sock.sendall(get(code) + get(code) + get("abcdefgh") + get(code, method="HEAD"))
+        got, _ = read_responses(sock, 4, heads=frozenset({3}))
+    assert [s for s, _, _ in got] == [410, 410, 404, 410]
+    for _, headers, _ in got:
+        headers["date"] = "D"
+    assert got[0] == got[1]
+    assert b"no longer active" in got[0][2] and b"does not exist" in got[2][2]
+    assert got[3][2] == b"" and got[3][1]["content-length"] == got[0][1]["content-length"]
+    assert server.fast() == before + 2
     assert not [c for c in server.clicks() if c.code == code]
 
 
-def test_the_fast_path_can_be_turned_off(redis_url: str) -> None:
-    for off in serve(redis_url, TRACKER_FAST_PATH="0"):
-        code = off.link()
-        for _ in range(3):
-            assert httpx.get(f"{off.base}/{code}").status_code == 302
-        assert off.fast() == 0
-        assert len(off.clicks()) == 3
+def test_the_fast_path_can_be_turned_off(plain: Server) -> None:
+    code = plain.link()
+    for _ in range(3):
+        assert httpx.get(f"{plain.base}/{code}").status_code == 302
+    assert plain.fast() == 0
+    assert len([c for c in plain.clicks() if c.code == code]) == 3
