@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import MutableMapping
 from typing import Any, cast
 
@@ -34,6 +35,8 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from .redirect import Front
+
+log = logging.getLogger("tracker.fastpath")
 
 # For uvicorn's `http` setting (`--http tracker.fastpath:RedirectProtocol`).
 NAME = "tracker.fastpath:RedirectProtocol"
@@ -54,9 +57,18 @@ def supported() -> bool:
 class RedirectProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         # (with an access log, uvicorn's send() logs each request: not here)
-        if isinstance(app, Front) and not cycle.access_log and app.redirect_now(
-                cast("MutableMapping[str, Any]", cycle.scope), functools.partial(respond, cycle)):
-            return
+        if isinstance(app, Front) and not cycle.access_log:
+            try:
+                handled = app.redirect_now(cast("MutableMapping[str, Any]", cycle.scope),
+                                           functools.partial(respond, cycle))
+            except Exception:
+                # A bug here must cost this request its fast path, not the
+                # connection (raised into the parser, it would become a 400).
+                # Everything that can raise comes before the command is queued.
+                log.exception("redirect fast path failed; the ASGI path answers")
+                handled = False
+            if handled:
+                return
         super()._start_asgi_task(cycle, app)
 
 
@@ -82,7 +94,11 @@ def respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes,
     if cycle.scope["method"] != "HEAD":
         out.append(body)
     transport = cycle.transport
-    transport.write(b"".join(out))
+    try:
+        transport.write(b"".join(out))
+    except Exception:  # (a callback's exception would leave the client hanging)
+        log.exception("writing a redirect failed")
+        cycle.keep_alive = False
     cycle.message_event.set()
     if not cycle.keep_alive:
         transport.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -82,7 +83,8 @@ def workspaces(redis_url: str, prefix: str) -> tuple[str, str]:
     return asyncio.run(go())
 
 
-def serve(redis_url: str, **env: str) -> Iterator[Server]:
+def serve(redis_url: str, procs: list[subprocess.Popen[bytes]] | None = None,
+          **env: str) -> Iterator[Server]:
     prefix = "t" + uuid.uuid4().hex[:12]
     port = free_port()
     key, ff_key = workspaces(redis_url, prefix)
@@ -93,6 +95,8 @@ def serve(redis_url: str, **env: str) -> Iterator[Server]:
         # the rate-limit test's clients come through a trusted local proxy
         "TRACKER_TRUSTED_PROXIES": "127.0.0.1", "TRACKER_IP_RATE": "0.01",
         "TRACKER_IP_BURST": "3", **env})
+    if procs is not None:
+        procs.append(proc)
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -355,3 +359,26 @@ def test_the_fast_path_can_be_turned_off(plain: Server) -> None:
         assert httpx.get(f"{plain.base}/{code}").status_code == 302
     assert plain.fast() == 0
     assert len([c for c in plain.clicks() if c.code == code]) == 3
+
+
+def test_a_stopping_server_answers_the_redirects_in_flight(redis_url: str) -> None:
+    # SIGTERM while Redis holds three clicks: each still gets its 302 once
+    # Redis takes it (and the connection closes), then the process exits.
+    procs: list[subprocess.Popen[bytes]] = []
+    for s in serve(redis_url, procs):
+        code = s.link()
+        httpx.get(f"{s.base}/{code}")  # cached
+        socks = [connect(s) for _ in range(3)]
+        s.r.execute_command("CLIENT", "PAUSE", "1000", "WRITE")
+        for sock in socks:
+            sock.sendall(get(code))
+        time.sleep(0.2)  # (the requests reach the server before the signal)
+        procs[0].terminate()
+        for sock in socks:
+            [(status, headers, _)], closed = read_responses(sock, 1)
+            assert status == 302 and headers["connection"] == "close" and closed
+            sock.close()
+        # (one process: uvicorn re-raises the signal after its graceful shutdown)
+        assert procs[0].wait(20) in (0, -signal.SIGTERM)
+        ids = {c.id for c in s.clicks()}
+        assert len(ids) == 4
