@@ -95,6 +95,11 @@ class CachedLink:
     expires_at: int | None
     disabled: bool
     fetched: float  # time.monotonic() when read from Redis
+    stream: str  # the click stream of the code's partition
+    # prefix and suffix as the fast path writes them: None when uvicorn would
+    # refuse the Location (not latin-1, or a control character): the ASGI path
+    # answers those, as it always has (click ids are base64url: always fine)
+    location: tuple[bytes, bytes] | None
 
 
 class LinkCache:
@@ -294,9 +299,17 @@ class Redirector:
             return _html_answer(404, PAGE_404, head)
         ws, campaign, recipient, url, expires = reply[1:6]
         prefix, suffix = redirect_parts(url, self.param)
+        try:
+            location: tuple[bytes, bytes] | None = (prefix.encode("latin-1"),
+                                                    suffix.encode("latin-1"))
+        except UnicodeEncodeError:
+            location = None
+        if location and _BAD_HEADER_VALUE.search(location[0] + location[1]):
+            location = None
         self.cache.put(code, CachedLink(
             ws, campaign, recipient, prefix, suffix, US.join((ws, campaign, recipient)),
             int(expires) if expires else None, state == 2, time.monotonic(),
+            self.keys.click_stream_for(code), location,
         ))
         if state == 1:
             return _found((prefix + click_id + suffix).encode("latin-1"))
@@ -361,7 +374,7 @@ class Redirector:
         if entry.disabled or (entry.expires_at is not None and entry.expires_at <= now_ms):
             return await _html(send, 410, PAGE_410, head)
         click = [CLICK, values + US + entry.tail]
-        stream = self.keys.click_stream_for(code)
+        stream = entry.stream
         if entry.ws in self.fire_and_forget:
             # The workspace chose speed: answer now, write the click meanwhile
             # (spooled if Redis fails, lost only if this process dies first).
@@ -394,15 +407,9 @@ class Redirector:
         if entry is not None and (entry.disabled or (
                 entry.expires_at is not None and entry.expires_at <= now_ms)):
             return False
+        if entry is not None and entry.location is None:
+            return False  # __call__ fails as it always has
         click_id = new_click_id()
-        location = b""
-        if entry is not None:
-            try:
-                location = (entry.prefix + click_id + entry.suffix).encode("latin-1")
-            except UnicodeEncodeError:
-                return False  # __call__ fails as it always has
-            if _BAD_HEADER_VALUE.search(location):
-                return False
         ua, ref, lang, xff, _ = _header_values(scope)
         peer = self._peer(scope, xff)
         if self._over_limit(peer):
@@ -419,7 +426,9 @@ class Redirector:
             metrics.fast += 1
             return True
         click = [CLICK, values + US + entry.tail]
-        stream = self.keys.click_stream_for(code)
+        stream = entry.stream
+        assert entry.location is not None
+        location = entry.location[0] + click_id.encode() + entry.location[1]
         fut = self._submit(("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click),
                            functools.partial(self._acked, stream, click))
         if entry.ws in self.fire_and_forget:
