@@ -30,6 +30,7 @@ import random
 import re
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,13 +107,16 @@ class LinkCache:
     """A bounded map of code -> link, trusted for `ttl` seconds per entry.
 
     Eviction is first-in-first-out: cheaper than LRU on every hit, and a hot
-    link evicted by accident costs one script call to come back.
+    link evicted by accident costs one script call to come back. An
+    OrderedDict, because a dict's oldest key is not O(1): deleting from the
+    front leaves holes that next(iter(d)) walks until the next resize (a full
+    cache of 100,000 spent 45 us a miss there).
     """
 
     def __init__(self, size: int, ttl: float) -> None:
         self.size = size
         self.ttl = ttl
-        self._data: dict[str, CachedLink] = {}
+        self._data: OrderedDict[str, CachedLink] = OrderedDict()
 
     def get(self, code: str, now: float) -> CachedLink | None:
         entry = self._data.get(code)
@@ -125,7 +129,7 @@ class LinkCache:
             return
         data = self._data
         if code not in data and len(data) >= self.size:
-            del data[next(iter(data))]
+            data.popitem(last=False)
         data[code] = entry
 
     def __len__(self) -> int:
