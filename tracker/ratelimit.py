@@ -10,6 +10,7 @@ shop within minutes. The limit is for scanners and floods, not for people.
 from __future__ import annotations
 
 import ipaddress
+from collections import OrderedDict
 from functools import lru_cache
 
 
@@ -31,7 +32,10 @@ class TokenBucket:
         self.rate = rate
         self.burst = burst
         self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
+        # client -> (tokens, at). An OrderedDict: forgetting the oldest client
+        # of a plain dict walks the holes earlier deletions left (tens of us a
+        # request once `max_clients` are tracked).
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def wait(self, client: str, now: float) -> float:
         """0 if the request may pass (and spends a token), else seconds until it may."""
@@ -44,6 +48,6 @@ class TokenBucket:
             buckets[client] = (tokens, now)
             return (1.0 - tokens) / self.rate
         if client not in buckets and len(buckets) >= self.max_clients:
-            del buckets[next(iter(buckets))]  # forget the oldest client: bounded memory
+            buckets.popitem(last=False)  # forget the oldest client: bounded memory
         buckets[client] = (tokens - 1.0, now)
         return 0.0

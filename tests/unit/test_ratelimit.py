@@ -22,6 +22,11 @@ def test_unlimited_and_bounded_memory() -> None:
     for client in "abc":
         bucket.wait(client, 0)
     assert len(bucket._buckets) == 2
+    assert bucket.wait("c", 0) > 0  # remembered: its token is spent
+    assert bucket.wait("a", 0) == 0  # the oldest was forgotten: a fresh burst
+    for i in range(10_000):  # long past a dict's resize: still bounded
+        bucket.wait(f"x{i}", 0)
+    assert list(bucket._buckets) == ["x9998", "x9999"]
 
 
 @pytest.mark.parametrize(("peer", "exempt"), [("127.0.0.1", True), ("::1", True),
