@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .clock import iso_ms
@@ -43,8 +42,10 @@ def record_template(value: str) -> str:
     return value.split(US, 1)[0]
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
+    """A short link. (A NamedTuple, like the other records made by the
+    thousand: a frozen dataclass's __init__ costs several times a tuple's.)"""
+
     code: str
     ws: str
     campaign: str

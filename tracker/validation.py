@@ -8,10 +8,11 @@ write, so a rejected request never writes anything.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from .identity import normalise_email, normalise_phone
@@ -51,8 +52,10 @@ class Invalid(Exception):
         self.errors = errors
 
 
-@dataclass(frozen=True)
-class LinkSpec:
+class LinkSpec(NamedTuple):
+    """A checked link request (a NamedTuple: the batch API makes them by the
+    ten thousand)."""
+
     destination: str  # the normalised URL as given
     url: str  # final destination with UTM parameters merged
     campaign: str
@@ -100,9 +103,19 @@ def check_id(value: Any, field: str, *, required: bool = True) -> str:
         raise Invalid([FieldError(field, "must not be empty")])
     if len(value) > MAX_ID_LENGTH:
         raise Invalid([FieldError(field, f"must be at most {MAX_ID_LENGTH} characters")])
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if _CONTROL.search(value):
         raise Invalid([FieldError(field, "must not contain control characters")])
     return value
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _good_id(value: Any) -> bool:
+    """check_id's verdict for a required id, without building its error (the
+    batch API checks a million recipients this way)."""
+    return (isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
+            and not _CONTROL.search(value))
 
 
 def _utm(value: Any, field: str) -> dict[str, str]:
@@ -314,10 +327,14 @@ def _recipient_batch(
     errors: list[FieldError] = []
     template = _collect(errors, None, link_spec, shared, defaults, now_ms)
     for i, recipient in enumerate(recipients):
-        _collect(errors, i, check_id, recipient, f"recipients[{i}]")
+        if not _good_id(recipient):
+            _collect(errors, i, check_id, recipient, f"recipients[{i}]")
     if errors:
         raise Invalid(errors)
-    return [replace(template, recipient=r) for r in recipients]
+    # (dataclasses.replace per recipient was a tenth of a batch's CPU)
+    t = template
+    return [LinkSpec(t.destination, t.url, t.campaign, r, t.utm, t.expires_at, t.metadata,
+                     t.phone, t.email) for r in recipients]
 
 
 def link_patch(body: Any, now_ms: int) -> dict[str, Any]:
