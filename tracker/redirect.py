@@ -1,8 +1,10 @@
 """The hot path: ``GET /{code}`` answers a 302 and logs the click to a stream.
 
-Kept as a bare ASGI handler in front of the Starlette app, because Starlette's
-routing and Response objects cost about as much again as the whole redirect.
-What happens per request:
+Two entrances with one behaviour: `Redirector.__call__`, a bare ASGI handler
+in front of the Starlette app (Starlette's routing and Response objects cost
+about as much again as the whole redirect), and `Redirector.redirect_now`,
+which uvicorn's protocol calls without an ASGI task (fastpath.py) and which
+answers from a callback when Redis replies. What happens per request:
 
 - the code is checked against the alphabet (junk paths never reach Redis);
 - a link in the process's cache (trusted for ``TRACKER_LINK_CACHE_TTL``
@@ -517,7 +519,7 @@ def _found(location: bytes) -> Answer:
 
 
 def _html_answer(status: int, page: bytes, head: bool,
-          extra: list[tuple[bytes, bytes]] | None = None) -> Answer:
+                 extra: list[tuple[bytes, bytes]] | None = None) -> Answer:
     headers = [(b"content-type", b"text/html; charset=utf-8"), _NO_STORE,
                (b"content-length", str(len(page)).encode())]
     if extra:
