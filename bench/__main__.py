@@ -187,12 +187,13 @@ class Service:
     def start_worker(self) -> None:
         self.worker = subprocess.Popen([sys.executable, "-m", "tracker", "worker"], env=self.env)
 
-    def wait_started(self, streams: list[str], timeout: float = 60) -> None:
-        """Until the worker has read from one of `streams` (bounded: a worker
-        that never starts must fail the run, not hang it)."""
+    def wait_started(self, streams: list[str], timeout: float = 60, after: str = "0-0") -> None:
+        """Until the worker has read from one of `streams` past `after`, the
+        last id delivered before it started (bounded: a worker that never
+        starts must fail the run, not hang it)."""
         r = self.redis_cli()
         deadline = time.monotonic() + timeout
-        while all(r.xinfo_groups(s)[0]["last-delivered-id"] == "0-0" for s in streams):
+        while all(r.xinfo_groups(s)[0]["last-delivered-id"] == after for s in streams):
             if time.monotonic() > deadline:
                 raise RuntimeError("the worker did not start reading")
             time.sleep(0.005)
@@ -363,22 +364,30 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
         r = svc.redis_cli()
         rng = random.Random(1)
         stream = "trk:{p0}:clicks"
-        now = int(time.time() * 1000)
-        pipe = r.pipeline(transaction=False)
-        for i in range(sizes.worker_clicks):
-            ua = PREVIEW_UA if rng.random() < 0.3 else rng.choice(PHONE_UAS)
-            pipe.xadd(stream, Click(rng.choice(codes), now, f"c{i}", "GET", ua, "", "", "",
-                                    "bench", "bench", f"r{rng.randrange(1000)}").entry())
-            if i % 5000 == 4999:
-                pipe.execute()
-        pipe.execute()
-        svc.start_worker()
-        # The clock starts at the first delivery, not at the process start
-        # (imports and start-up are not throughput).
-        svc.wait_started([stream])
-        started = time.monotonic()
-        svc.wait_drained((stream,))
-        rate = sizes.worker_clicks / (time.monotonic() - started)
+        rates = []
+        # The median of `runs` drains, each of new clicks (this VM's speed
+        # drifts between minutes, as the redirect's runs do).
+        for run in range(sizes.runs):
+            now = int(time.time() * 1000)
+            pipe = r.pipeline(transaction=False)
+            for i in range(sizes.worker_clicks):
+                ua = PREVIEW_UA if rng.random() < 0.3 else rng.choice(PHONE_UAS)
+                pipe.xadd(stream, Click(rng.choice(codes), now, f"c{run}-{i}", "GET", ua, "",
+                                        "", "", "bench", "bench",
+                                        f"r{rng.randrange(1000)}").entry())
+                if i % 5000 == 4999:
+                    pipe.execute()
+            pipe.execute()
+            after = str(r.xinfo_groups(stream)[0]["last-delivered-id"]) if run else "0-0"
+            svc.start_worker()
+            # The clock starts at the first delivery, not at the process start
+            # (imports and start-up are not throughput).
+            svc.wait_started([stream], after=after)
+            started = time.monotonic()
+            svc.wait_drained((stream,))
+            rates.append(sizes.worker_clicks / (time.monotonic() - started))
+            svc.stop_worker()
+        rate = statistics.median(rates)
         r.close()
     ratio = (f"{rate / redirect_rps:.2f}x the redirect's best rate" if redirect_rps
              else "(run with the redirect benchmark for the ratio)")
