@@ -369,10 +369,14 @@ def test_a_stopping_server_answers_the_redirects_in_flight(redis_url: str) -> No
         code = s.link()
         httpx.get(f"{s.base}/{code}")  # cached
         socks = [connect(s) for _ in range(3)]
-        s.r.execute_command("CLIENT", "PAUSE", "1000", "WRITE")
+        before = s.fast()
+        s.r.execute_command("CLIENT", "PAUSE", "2000", "WRITE")
         for sock in socks:
             sock.sendall(get(code))
-        time.sleep(0.2)  # (the requests reach the server before the signal)
+        deadline = time.monotonic() + 1.5  # the server has taken all three
+        while s.fast() < before + 3:
+            assert time.monotonic() < deadline, "the requests did not arrive in time"
+            time.sleep(0.01)
         procs[0].terminate()
         for sock in socks:
             [(status, headers, _)], closed = read_responses(sock, 1)
