@@ -13,6 +13,8 @@ import ipaddress
 from collections import OrderedDict
 from functools import lru_cache
 
+from .clientip import ipv4
+
 
 @lru_cache(maxsize=4096)
 def unlimited(peer: str) -> bool:
@@ -21,6 +23,9 @@ def unlimited(peer: str) -> bool:
     Behind a proxy on another host, list it in TRACKER_TRUSTED_PROXIES: else
     every client looks like the proxy and shares one bucket.
     """
+    n = ipv4(peer)  # (most peers: without ipaddress, a few us a redirect)
+    if n is not None:
+        return n >> 24 == 127
     try:
         return ipaddress.ip_address(peer).is_loopback
     except ValueError:

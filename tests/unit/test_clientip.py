@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 
 import pytest
 
 from tracker.clientip import anonymise, client_ip
+from tracker.ratelimit import unlimited
 
 PROXY = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
 
@@ -48,3 +50,38 @@ def test_client_ip(
     peer: str | None, xff: str | None, trusted: list[ipaddress.IPv4Network], expected: str
 ) -> None:
     assert client_ip(peer, xff, trusted) == expected
+
+
+def _reference(ip: str, v4: int, v6: int) -> str:
+    """anonymise as ipaddress alone computes it."""
+    try:
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ""
+    bits = v4 if addr.version == 4 else v6
+    return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False).network_address)
+
+
+ODD = ["01.2.3.4", "1.2.3.04", "256.1.1.1", "1.2.3", "1.2.3.4.5", " 1.2.3.4", "1.2.3.4\n",
+       "::ffff:1.2.3.4", "::1", "2001:db8::1", "0.0.0.0", "255.255.255.255", "127.0.0.1",
+       "127.255.0.9", "", "x", "1.2.3.4/24", "１.2.3.4"]
+
+
+def test_the_ipv4_arithmetic_agrees_with_ipaddress() -> None:
+    rng = random.Random(7)
+    addrs = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(2000)] + ODD
+    for ip in addrs:
+        for v4 in (0, 1, 8, 16, 23, 24, 31, 32):
+            assert anonymise(ip, v4, 48) == _reference(ip, v4, 48), (ip, v4)
+
+
+def test_unlimited_agrees_with_ipaddress() -> None:
+    rng = random.Random(8)
+    peers = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(2000)] + ODD + [
+        f"127.{i}.0.1" for i in range(5)]
+    for peer in peers:
+        try:
+            expected = ipaddress.ip_address(peer).is_loopback
+        except ValueError:
+            expected = True
+        assert unlimited(peer) == expected, peer
