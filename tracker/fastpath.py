@@ -27,7 +27,6 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any, cast
 
-from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
@@ -51,7 +50,7 @@ def supported() -> bool:
     params = set(inspect.signature(RequestResponseCycle.__init__).parameters)
     start = inspect.signature(HttpToolsProtocol._start_asgi_task).parameters
     return (params >= _CYCLE_PARAMS and list(start) == ["self", "cycle", "app"]
-            and 302 in STATUS_LINE and hasattr(httptools_impl, "HttpToolsProtocol"))
+            and 302 in STATUS_LINE)
 
 
 class RedirectProtocol(HttpToolsProtocol):

@@ -278,7 +278,7 @@ class Redirector:
         click = click_values(code, str(now_ms), click_id, scope["method"], ua, ref, lang, ip)
         entry = self.cache.get(code, time.monotonic())
         if entry is not None:
-            return await self._cached(entry, code, click, now_ms, click_id, head, send)
+            return await self._cached(entry, click, now_ms, click_id, head, send)
         try:
             reply = await self.commit.call(
                 "EVALSHA", Scripts.redirect_miss.sha, *self._miss_keys(code), now_ms,
@@ -374,7 +374,7 @@ class Redirector:
                     "body": b"" if scope["method"] == "HEAD" else PIXEL})
 
     async def _cached(
-        self, entry: CachedLink, code: str, values: str, now_ms: int,
+        self, entry: CachedLink, values: str, now_ms: int,
         click_id: str, head: bool, send: Send,
     ) -> int:
         if entry.disabled or (entry.expires_at is not None and entry.expires_at <= now_ms):
