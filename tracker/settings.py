@@ -88,10 +88,6 @@ VARIABLES: tuple[Var, ...] = (
         "Python prepares one while Redis runs another's scripts (3 lanes: about 1.4x the "
         "clicks/s of one)."),
     Var("TRACKER_WORKER_BLOCK_MS", "1000", "How long a worker blocks waiting for entries."),
-    Var("TRACKER_WORKER_NICE", "10", "How far a worker lowers its CPU priority (0 to 19, "
-        "as nice(1)): where web and worker share cores, the redirect goes first and the "
-        "worker folds in the gaps (its batches grow as it falls behind, so it catches up). "
-        "0: the same priority as the web."),
     Var("TRACKER_RECLAIM_IDLE_MS", "30000", "Pending entries idle this long are reclaimed "
         "from their (presumed dead) consumer."),
     Var("TRACKER_CONSUMER", "", "Consumer name of this worker. Empty: hostname-pid."),
@@ -192,7 +188,6 @@ class Settings:
     worker_batch: int = 500
     worker_lanes: int = 3
     worker_block_ms: int = 1000
-    worker_nice: int = 10
     reclaim_idle_ms: int = 30_000
     consumer: str = ""
     log_level: str = "info"
@@ -276,7 +271,6 @@ class Settings:
             worker_block_ms=_int(
                 "TRACKER_WORKER_BLOCK_MS", get("TRACKER_WORKER_BLOCK_MS"), 1, 60_000
             ),
-            worker_nice=_int("TRACKER_WORKER_NICE", get("TRACKER_WORKER_NICE"), 0, 19),
             reclaim_idle_ms=_int(
                 "TRACKER_RECLAIM_IDLE_MS", get("TRACKER_RECLAIM_IDLE_MS"), 100, 86_400_000
             ),

@@ -565,23 +565,7 @@ class Worker:
                 await asyncio.sleep(1)
 
 
-def lower_priority(nice: int) -> None:
-    """Yield the CPU to the web where both share cores (TRACKER_WORKER_NICE).
-
-    The redirect is what recipients feel; the worker's folds can wait a few
-    milliseconds. Measured on two cores with wrk, the web, Redis and a worker
-    together: 7-8 % more redirects/s at nice 10, with the worker's lag still
-    under 10 ms (a worker that falls behind reads fuller batches, which cost
-    less a click, so it catches up)."""
-    if nice and hasattr(os, "nice"):
-        try:
-            os.nice(nice)
-        except OSError as exc:  # (never for an increment; a sandbox might refuse)
-            log.warning("could not lower the worker's priority: %s", exc)
-
-
 async def run_worker(settings: Settings) -> None:
-    lower_priority(settings.worker_nice)
     redis = connect(settings.effective_redis_url, timeout=settings.worker_block_ms / 1000 + 5)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

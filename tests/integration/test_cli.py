@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -87,38 +85,3 @@ def test_key_commands(env: dict[str, str]) -> None:
     assert len(json.loads(run("key", "list", "shop-3", env=env).stdout)) == 2
     gone = run("key", "revoke", "shop-3", made["key_id"], env=env)
     assert gone.returncode == 1 and "no key" in gone.stderr
-
-
-def _nice(pid: int) -> int:
-    # /proc/<pid>/stat: the 19th field, counted after the command's closing parenthesis
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-@pytest.mark.parametrize(("setting", "raised"), [(None, 10), ("3", 3), ("0", 0)])
-def test_the_worker_lowers_its_priority(env: dict[str, str], setting: str | None,
-                                        raised: int) -> None:
-    """The web goes first where both share cores (TRACKER_WORKER_NICE, default 10)."""
-    env = {**env, "TRACKER_WORKER_BLOCK_MS": "50"}
-    if setting is not None:
-        env["TRACKER_WORKER_NICE"] = setting
-    base = os.nice(0)
-    want = min(19, base + raised)
-    r = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
-    proc = subprocess.Popen([sys.executable, "-m", "tracker", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        # The worker lowers its priority as it starts, before its first read:
-        # once it has published its counters (after a read), it is final.
-        stats = Keys(env["TRACKER_KEY_PREFIX"]).worker_stats()
-        deadline = time.monotonic() + 30
-        while not r.hlen(stats):
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the worker did not start reading"
-            time.sleep(0.05)
-        assert _nice(proc.pid) == want
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        r.close()
-

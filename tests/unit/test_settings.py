@@ -25,7 +25,6 @@ def test_values_are_read() -> None:
     assert s.public_base_url == "https://wa.example"
     assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
     assert s.link_cache_ttl == 0.5 and s.log_level == "debug"
-    assert Settings.from_env({"TRACKER_WORKER_NICE": "0"}).worker_nice == 0
 
 
 @pytest.mark.parametrize(
@@ -43,8 +42,6 @@ def test_values_are_read() -> None:
         ("REDIS_URL", "http://localhost"),
         ("TRACKER_BASE_URL", "wa.example"),
         ("TRACKER_LOG_LEVEL", "loud"),
-        ("TRACKER_WORKER_NICE", "20"),
-        ("TRACKER_WORKER_NICE", "-5"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
