@@ -13,7 +13,7 @@ import ipaddress
 from collections import OrderedDict
 from functools import lru_cache
 
-from .clientip import ipv4
+from .clientip import ipv4, ipv6
 
 
 @lru_cache(maxsize=4096)
@@ -26,6 +26,11 @@ def unlimited(peer: str) -> bool:
     n = ipv4(peer)  # (most peers: without ipaddress, a few us a redirect)
     if n is not None:
         return n >> 24 == 127
+    n = ipv6(peer)
+    # (IPv4-mapped addresses go to ipaddress: its answer for ::ffff:127.0.0.1
+    # changed in Python 3.13)
+    if n is not None and n >> 32 != 0xFFFF:
+        return n == 1
     try:
         return ipaddress.ip_address(peer).is_loopback
     except ValueError:

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from tracker.clientip import anonymise, client_ip
+from tracker.clientip import _v6_text, anonymise, client_ip
 from tracker.ratelimit import unlimited
 
 PROXY = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
@@ -75,10 +75,43 @@ def test_the_ipv4_arithmetic_agrees_with_ipaddress() -> None:
             assert anonymise(ip, v4, 48) == _reference(ip, v4, 48), (ip, v4)
 
 
+def _random_v6(rng: random.Random) -> str:
+    """Runs of zero groups of every length and place (RFC 5952's "::" cases)."""
+    zeros = rng.random()
+    groups = [0 if rng.random() < zeros else rng.getrandbits(rng.choice((4, 8, 16)))
+              for _ in range(8)]
+    return str(ipaddress.IPv6Address(b"".join(g.to_bytes(2, "big") for g in groups)))
+
+
+ODD6 = ["::", "::1", "1::", "::ffff:1.2.3.4", "::ffff:127.0.0.1", "::1.2.3.4", "0::1",
+        "0000:0000:0000:0000:0000:0000:0000:0001", "2001:DB8::1", "2001:db8:0:0:1:0:0:1",
+        "2001:db8::1:0:0:1", "1:0:0:2:0:0:0:3", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::",
+        "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "fe80::1%eth0", "::ffff:1.2.3.04",
+        ":::", "2001:db8::/48", " ::1", "::1\n", "::g", "\x00::1", "１::"]
+
+
+def test_the_ipv6_arithmetic_agrees_with_ipaddress() -> None:
+    rng = random.Random(9)
+    addrs = [_random_v6(rng) for _ in range(3000)] + ODD6
+    for ip in addrs:
+        for v6 in (0, 1, 15, 16, 17, 32, 47, 48, 56, 63, 64, 65, 96, 127, 128):
+            assert anonymise(ip, 24, v6) == _reference(ip, 24, v6), (ip, v6)
+
+
+def test_ipv6_text_is_ipaddress_text() -> None:
+    """Every address, not only the /64s and shorter anonymise writes (outside
+    ::ffff:0:0/96, which Python 3.13 writes with a dotted quad)."""
+    rng = random.Random(10)
+    for _ in range(5000):
+        addr = ipaddress.IPv6Address(_random_v6(rng))
+        if addr.ipv4_mapped is None:
+            assert _v6_text(int(addr)) == str(addr)
+
+
 def test_unlimited_agrees_with_ipaddress() -> None:
     rng = random.Random(8)
     peers = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(2000)] + ODD + [
-        f"127.{i}.0.1" for i in range(5)]
+        f"127.{i}.0.1" for i in range(5)] + [_random_v6(rng) for _ in range(2000)] + ODD6
     for peer in peers:
         try:
             expected = ipaddress.ip_address(peer).is_loopback
