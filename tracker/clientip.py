@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 import struct
 from collections.abc import Sequence
@@ -30,6 +29,15 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Net
         return ""
     if not trusted or not forwarded_for:
         return peer
+    # Behind a load balancer (most deployments) every redirect comes this way:
+    # with ipaddress it cost 12-27 us, a third of a redirect. Addresses are
+    # read as numbers instead; anything else (a zone id, a malformed hop)
+    # goes the ipaddress way, which decides as it always has.
+    fast = _client_ip_fast(peer, forwarded_for, _ranges(trusted))
+    return fast if fast is not None else _client_ip_slow(peer, forwarded_for, trusted)
+
+
+def _client_ip_slow(peer: str, forwarded_for: str, trusted: Sequence[Network]) -> str:
     peer_addr = _parse(peer)
     if peer_addr is None or not any(peer_addr in net for net in trusted):
         return peer
@@ -43,25 +51,74 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Net
     return hops[0] if hops else peer
 
 
-# A dotted quad as ipaddress accepts one (no leading zeros): most clients.
-_V4 = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\."
-                 r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)",
-                 re.ASCII)  # (\d alone matches any script's digits)
+Ranges = tuple[tuple[int, int, int], ...]  # (version, network, netmask) as numbers
+_ranges_seen: dict[int, tuple[Sequence[Network], Ranges]] = {}
+
+
+def _ranges(trusted: Sequence[Network]) -> Ranges:
+    """The trusted networks as numbers; kept for a tuple (the settings' own,
+    immutable), by identity: hashing the networks cost more than the work."""
+    hit = _ranges_seen.get(id(trusted))
+    if hit is not None and hit[0] is trusted:
+        return hit[1]
+    ranges = tuple((n.version, int(n.network_address), int(n.netmask)) for n in trusted)
+    if isinstance(trusted, tuple):
+        if len(_ranges_seen) > 64:
+            _ranges_seen.clear()
+        _ranges_seen[id(trusted)] = (trusted, ranges)
+    return ranges
+
+
+def _number(text: str) -> tuple[int, int] | None:
+    n = ipv4(text)
+    if n is not None:
+        return 4, n
+    n = ipv6(text)
+    return None if n is None else (6, n)
+
+
+def _client_ip_fast(peer: str, forwarded_for: str, ranges: Ranges) -> str | None:
+    """client_ip with addresses as numbers; None: ask ipaddress."""
+    addr = _number(peer)
+    if addr is None:
+        return None
+    if not _within(addr, ranges):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        addr = _number(hop)
+        if addr is None:
+            return None
+        if not _within(addr, ranges):
+            version, n = addr
+            if version == 4:
+                return hop  # (ipv4 takes only the canonical dotted quad)
+            # IPv4-mapped: ipaddress's text for those changed in Python 3.13
+            return _v6_text(n) if n >> 32 != 0xFFFF else None
+    return hops[0] if hops else peer
+
+
+def _within(addr: tuple[int, int], ranges: Ranges) -> bool:
+    version, n = addr
+    return any(v == version and n & mask == net for v, net, mask in ranges)
 
 
 def ipv4(text: str) -> int | None:
-    """A canonical dotted quad as a number, else None (then ask ipaddress)."""
-    m = _V4.fullmatch(text)
-    if m is None:
+    """A dotted quad as ipaddress accepts one (four decimals, no leading
+    zeros: what inet_pton takes) as a number, else None (then ask ipaddress).
+    In C: every redirect reads its client's address, and ipaddress took
+    about 6 us (each recipient comes from an address of their own, so a
+    cache rarely helps)."""
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):  # (ValueError: a NUL in the text)
         return None
-    a, b, c, d = m.groups()
-    return int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
 
 
 def ipv6(text: str) -> int | None:
-    """An IPv6 address as a number, else None (then ask ipaddress). inet_pton
-    parses it in C: ipaddress took about 8 us, and on mobile networks many
-    recipients come over IPv6."""
+    """An IPv6 address as a number, else None (then ask ipaddress). In C, as
+    ipv4: ipaddress took about 8 us, and on mobile networks many recipients
+    come over IPv6."""
     if ":" not in text:
         return None
     try:
@@ -99,10 +156,8 @@ _ALL6 = (1 << 128) - 1
 
 @lru_cache(maxsize=4096)
 def anonymise(ip: str, v4_bits: int = 24, v6_bits: int = 48) -> str:
-    """Keep only the network part (IPv4 /24 and IPv6 /48 by default).
-    An IPv4 address is cut with arithmetic: every redirect anonymises its
-    client, and ipaddress spent about 6 us doing it (each recipient comes
-    from an address of their own, so the cache rarely helps)."""
+    """Keep only the network part (IPv4 /24 and IPv6 /48 by default), cut
+    with arithmetic (see ipv4)."""
     n = ipv4(ip)
     if n is not None:
         n &= (0xFFFFFFFF << (32 - v4_bits)) & 0xFFFFFFFF

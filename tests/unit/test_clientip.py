@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from tracker.clientip import _v6_text, anonymise, client_ip
+from tracker.clientip import _client_ip_slow, _v6_text, anonymise, client_ip
 from tracker.ratelimit import unlimited
 
 PROXY = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
@@ -106,6 +106,34 @@ def test_ipv6_text_is_ipaddress_text() -> None:
         addr = ipaddress.IPv6Address(_random_v6(rng))
         if addr.ipv4_mapped is None:
             assert _v6_text(int(addr)) == str(addr)
+
+
+def test_client_ip_agrees_with_ipaddress() -> None:
+    """Random chains of clients, trusted proxies and odd hops behind random
+    peers: the same answer as the ipaddress way."""
+    rng = random.Random(11)
+    trusted = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.168.4.0/24"),
+               ipaddress.ip_network("fd00::/8"), ipaddress.ip_network("2001:db8:1::/48"))
+    inside = ["10.1.2.3", "10.255.0.1", "192.168.4.9", "fd00::1", "fdab:1::9",
+              "2001:db8:1::5", "2001:DB8:1:0::5"]
+    outside = ["203.0.113.9", "192.168.5.1", "11.0.0.1", "2001:db8:2::1", "::ffff:10.1.2.3",
+               "::ffff:203.0.113.9", "2A02:0908::0001", "fe80::1%eth0"]
+
+    def address() -> str:
+        if rng.random() < 0.5:
+            return rng.choice(inside + outside)
+        if rng.random() < 0.5:
+            return str(ipaddress.IPv4Address(rng.getrandbits(32)))
+        return _random_v6(rng)
+
+    for _ in range(5000):
+        peer = address() if rng.random() < 0.3 else rng.choice(inside)
+        hops = [address() if rng.random() < 0.9 else rng.choice(ODD + ODD6 + ["", " "])
+                for _ in range(rng.randint(0, 4))]
+        xff = rng.choice([", ", ",", " , "]).join(hops)
+        for proxies in (trusted, list(trusted)):
+            assert client_ip(peer, xff, proxies) == _client_ip_slow(peer, xff, trusted), (
+                peer, xff)
 
 
 def test_unlimited_agrees_with_ipaddress() -> None:
