@@ -153,6 +153,24 @@ def lua_codes(path: Path, codes: list[str], preview_share: float = 0.0) -> str:
     return str(path)
 
 
+def lua_clients(path: Path) -> str:
+    """A wrk script: each request relayed by a proxy (X-Forwarded-For) for a
+    new client, half of them over IPv6 (as on mobile networks)."""
+    path.write_text(
+        "math.randomseed(os.time())\n"
+        "local r = math.random\n"
+        "request = function()\n"
+        "  local ip\n"
+        "  if r() < 0.5 then ip = string.format('%d.%d.%d.%d', r(1, 223), r(0, 255), "
+        "r(0, 255), r(1, 254))\n"
+        "  else ip = string.format('2a02:%x:%x:%x:%x:%x:%x:%x', r(0, 65535), r(0, 65535), "
+        "r(0, 65535), r(0, 65535), r(0, 65535), r(0, 65535), r(0, 65535)) end\n"
+        "  wrk.headers['X-Forwarded-For'] = ip\n"
+        "  return wrk.format()\n"
+        "end\n")
+    return str(path)
+
+
 class Service:
     """A real redis-server (AOF everysec), tracker serve and tracker worker."""
 
@@ -294,7 +312,9 @@ def bench_redirect(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> float:
 def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int) -> float:
     bport, sport = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with Service(tmp, workers) as svc, \
+    # A proxy on this host, as behind a load balancer: the web believes the
+    # X-Forwarded-For it adds (only the proxy run sends one).
+    with Service(tmp, workers, {"TRACKER_TRUSTED_PROXIES": "127.0.0.1/32"}) as svc, \
             process(uvicorn_args("bench.baselines:bare_app", bport, workers), env), \
             process(uvicorn_args("bench.baselines:starlette_app", sport, workers), env):
         wait_http(f"http://127.0.0.1:{bport}/x")
@@ -307,6 +327,7 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
         ua = {"User-Agent": PHONE_UAS[0]}
         cold = lua_codes(tmp / "cold.lua", codes)
         mix = lua_codes(tmp / "mix.lua", codes[:1000], preview_share=0.1)
+        clients = lua_clients(tmp / "clients.lua")
         httpx.get(f"{svc.base}/{hot}")  # warm the link cache and the connection
         httpx.get(f"{svc.base}/{ff}")
         lags: list[LagSampler] = []
@@ -335,6 +356,8 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
             "tracker, worker stopped during the run": paused,
             "tracker, cold cache": lambda: wrk(svc.base, d, script=cold),
             "tracker, 10 % previews": lambda: wrk(svc.base, d, script=mix),
+            "tracker, behind a proxy, a new client each request":
+                lambda: wrk(f"{svc.base}/{hot}", d, script=clients, headers=ua),
             "tracker, fire-and-forget workspace": lambda: wrk(f"{svc.base}/{ff}", d,
                                                               headers=ua),
         })
