@@ -100,14 +100,15 @@ async def erase_recipient(redis: Redis, keys: Keys, ws: str, recipient: str,
         attr = json.loads(rec.get("attr") or "null")
         if attr and attr.get("recipient") == recipient:
             attr["recipient"] = p
-        campaign, _, who = str(rec.get("pair", "")).partition(US)
         contrib = {c: _renamed(text, recipient, p)
                    for c, text in json.loads(rec.get("contrib") or "{}").items()}
         await redis.hset(key, mapping={
             "contrib": json.dumps(contrib, sort_keys=True),
             "state": json.dumps(state, sort_keys=True, separators=(",", ":")),
             "attr": json.dumps(attr),
-            "pair": f"{campaign}{US}{p}" if who == recipient else rec.get("pair", ""),
+            "pair": _renamed_pair(str(rec.get("pair", "")), recipient, p),
+            "pairs": json.dumps(sorted(_renamed_pair(x, recipient, p)
+                                       for x in json.loads(rec.get("pairs") or "[]"))),
         })
     for fact in facts:
         key = keys.fact(ws, fact)
@@ -292,3 +293,9 @@ def _names(fields: dict[Any, Any], recipient: str, idents: set[str]) -> bool:
     hashes = {doc.get("phone_hash"), doc.get("email_hash"), doc.get("user_hash"),
               *(doc.get("phone_hashes") or []), *(doc.get("email_hashes") or [])}
     return bool(idents & hashes)
+
+
+def _renamed_pair(pair: str, recipient: str, pseudonym: str) -> str:
+    """A "campaign US recipient" pair with the recipient replaced by its pseudonym."""
+    campaign, _, who = pair.partition(US)
+    return f"{campaign}{US}{pseudonym}" if who == recipient else pair

@@ -218,8 +218,14 @@ class Joins:
             live = attr is not None and contrib != EMPTY
             pair = f"{attr.campaign}{US}{attr.recipient}" if live and attr else ""
             # Converters: a recipient with attributed orders converts once per
-            # campaign, at the hour of their quickest order.
-            pairs = {p for p in (rec.get("pair", ""), pair) if p and not p.endswith(US)}
+            # campaign, at the hour of their quickest order. Every pair the
+            # order ever counted for is kept ("pairs"), as facts keep their
+            # campaigns: a crash after an order moved to another pair, before
+            # its effects were applied, must re-send the old pair's removal on
+            # redelivery, when "pair" already names only the new one.
+            ever = json.loads(rec.get("pairs") or "[]")
+            pairs = {p for p in (*ever, rec.get("pair", ""), pair)
+                     if p and not p.endswith(US)}
             cv_writes: dict[str, str] = {}
             for p in sorted(pairs):
                 stored = json.loads(await pipe.hget(k.converters(ws), p) or "{}")
@@ -238,6 +244,7 @@ class Joins:
                 cv_writes[p] = json.dumps({**cv_fields, "orders": hours}, sort_keys=True)
             pipe.multi()
             pipe.hset(okey, mapping={**fields, "state": state.to_json(), "pair": pair,
+                                     "pairs": json.dumps(sorted(pairs)),
                                      "attr": json.dumps(attr.as_json() if attr else None)})
             if cv_writes:
                 pipe.hset(k.converters(ws), mapping=cv_writes)

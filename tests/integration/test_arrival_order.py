@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_settings
-from tracker.attribution import HOUR_MS
+from tracker.attribution import HOUR_MS, ClickRef
 from tracker.events import Event
 from tracker.identity import phone_hash
 from tracker.keys import Keys
@@ -258,3 +258,60 @@ def test_any_arrival_order_in_batches_gives_the_same_report(redis_url: str, seed
 
 def test_scenario_is_valid(r: redis.Redis) -> None:
     assert len(scenario()) > 40
+
+
+async def moved_order(redis_url: str, crash: bool) -> dict[str, Any]:
+    """r2 clicks in campaign A, orders (last click: A), then a later click in B
+    arrives and moves the order to B. With `crash`, the worker dies after the
+    join that moved the order committed and before its effects were applied;
+    the click is then delivered again, as after a reclaim."""
+    prefix = "t" + uuid.uuid4().hex[:12]
+    s = make_settings(redis_url, prefix, reclaim_idle_ms=60_000)
+    conn = connect(redis_url)
+    try:
+        store = Store(conn, s)
+        await store.create_workspace(WS)
+        await conn.hset(s_keys(s).workspace(WS), "hs", SECRET)
+        worker = Worker(s, conn, "w1")
+        await worker.prepare()
+        keys = worker.keys
+        first = [event("message", "msg:wAr2", T0, message_id="wAr2", campaign="A",
+                       recipient="r2", phone_hash=ph("r2")),
+                 click("c2", "r2", "A", T0 + 3 * HOUR_MS),
+                 event("order", "shop:o2", T0 + 30 * HOUR_MS, "shopify", order_id="o2",
+                       total="50.00", currency="EUR", phone_hashes=[ph("r2")], test=False)]
+        for kind, fields in first:
+            stream = keys.click_stream(0) if kind == "click" else keys.event_stream(0)
+            await conn.xadd(stream, fields)  # type: ignore[arg-type]
+            while await worker.run_once(block_ms=None):
+                pass
+        late = click("c5", "r2", "B", T0 + 26 * HOUR_MS)[1]
+        if crash:
+            c = Click.from_entry(late)
+            cfg = await worker.config(WS)
+            assert cfg is not None
+            ref = ClickRef(c.id, c.campaign, c.recipient, c.code, c.ts)
+            assert await worker.joins.clicks(WS, [ref], cfg)  # effects lost with the process
+        await conn.xadd(keys.click_stream(0), late)  # type: ignore[arg-type]
+        while await worker.run_once(block_ms=None):
+            pass
+        out = {}
+        for campaign in ("A", "B"):
+            agg, links, recipients, meta = await store.campaign_counts(WS, campaign)
+            out[campaign] = campaign_report(campaign, agg, links, recipients, meta, 120)
+        return out
+    finally:
+        keys_left = [k async for k in conn.scan_iter(match=f"{prefix}:*")]
+        if keys_left:
+            await conn.delete(*keys_left)
+        await conn.aclose()
+
+
+def test_a_crash_after_an_order_moved_changes_no_converter(redis_url: str) -> None:
+    """The order's old pair (campaign A, r2) must lose its converter on
+    redelivery, though the order already names only the new pair (found by
+    the SIGKILL simulation: converters 251 where 250 were expected)."""
+    clean = asyncio.run(moved_order(redis_url, crash=False))
+    assert (clean["A"]["converters"], clean["B"]["converters"]) == (0, 1)
+    assert (clean["A"]["orders"], clean["B"]["orders"]) == (0, 1)
+    assert asyncio.run(moved_order(redis_url, crash=True)) == clean
