@@ -42,9 +42,9 @@ class TokenBucket:
         self.rate = rate
         self.burst = burst
         self.max_clients = max_clients
-        # client -> (tokens, at). An OrderedDict: forgetting the oldest client
-        # of a plain dict walks the holes earlier deletions left (tens of us a
-        # request once `max_clients` are tracked).
+        # client -> (tokens, at), least recently seen first. An OrderedDict:
+        # forgetting the first client of a plain dict walks the holes earlier
+        # deletions left (tens of us a request once `max_clients` are tracked).
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def wait(self, client: str, now: float) -> float:
@@ -52,12 +52,17 @@ class TokenBucket:
         if self.rate <= 0:
             return 0.0
         buckets = self._buckets
-        tokens, at = buckets.get(client, (self.burst, now))
+        # Popped and put back: each request moves its client to the end, so
+        # the client forgotten when memory is full is the one seen least
+        # recently (whose bucket has most likely refilled: forgetting it
+        # changes nothing), never a flood that is still going on.
+        seen = buckets.pop(client, None)
+        tokens, at = seen if seen is not None else (self.burst, now)
         tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if seen is None and len(buckets) >= self.max_clients:
+            buckets.popitem(last=False)  # bounded memory
         if tokens < 1.0:
             buckets[client] = (tokens, now)
             return (1.0 - tokens) / self.rate
-        if client not in buckets and len(buckets) >= self.max_clients:
-            buckets.popitem(last=False)  # forget the oldest client: bounded memory
         buckets[client] = (tokens - 1.0, now)
         return 0.0

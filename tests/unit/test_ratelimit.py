@@ -23,10 +23,34 @@ def test_unlimited_and_bounded_memory() -> None:
         bucket.wait(client, 0)
     assert len(bucket._buckets) == 2
     assert bucket.wait("c", 0) > 0  # remembered: its token is spent
-    assert bucket.wait("a", 0) == 0  # the oldest was forgotten: a fresh burst
+    assert bucket.wait("a", 0) == 0  # the least recently seen was forgotten: a fresh burst
     for i in range(10_000):  # long past a dict's resize: still bounded
         bucket.wait(f"x{i}", 0)
     assert list(bucket._buckets) == ["x9998", "x9999"]
+
+
+def test_a_flood_is_not_forgotten_while_it_goes_on() -> None:
+    """Full memory forgets the client seen least recently, not the one seen first."""
+    bucket = TokenBucket(rate=1, burst=5, max_clients=100)
+    flooder = "198.51.100.7"
+    for _ in range(5):
+        assert bucket.wait(flooder, 0.0) == 0  # its burst
+    limited = 0
+    for i in range(1_000):  # ten times max_clients other clients pass meanwhile
+        assert bucket.wait(f"203.0.113.{i}", 0.0) == 0
+        limited += bucket.wait(flooder, 0.0) > 0
+    assert limited == 1_000  # limited every time: it never got a fresh burst
+    assert len(bucket._buckets) == 100
+
+
+def test_limited_requests_keep_a_client_remembered() -> None:
+    bucket = TokenBucket(rate=1, burst=1, max_clients=2)
+    assert bucket.wait("a", 0) == 0
+    assert bucket.wait("b", 0) == 0
+    assert bucket.wait("a", 0) > 0  # limited, and now the most recently seen
+    assert bucket.wait("c", 0) == 0  # forgets b, not a
+    assert list(bucket._buckets) == ["a", "c"]
+    assert bucket.wait("a", 0) > 0
 
 
 @pytest.mark.parametrize(("peer", "exempt"), [("127.0.0.1", True), ("::1", True),
