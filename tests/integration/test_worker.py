@@ -119,6 +119,53 @@ def test_a_redelivered_entry_counts_once(
     assert (rep["clicks"], rep["unique_clickers"]) == (3, 1)
 
 
+def test_a_batch_folds_as_its_clicks_one_by_one(settings: Settings, r: redis.Redis) -> None:
+    """apply_click reads a batch's state once and writes it once: the result
+    must be what folding each click alone gives, duplicates in the batch and
+    clicks that arrive before an earlier one included."""
+    from tracker.worker import _click_keys, click_effect
+
+    hour = 3_600_000
+    t = 490_000 * hour
+
+    def click(cid: str, campaign: str, recipient: str, at: int, ua: str = PHONE,
+              code: str = "abc") -> Click:
+        return Click(code, t + at * hour + 1, cid, "GET", ua, "", "", "", "w", campaign,
+                     recipient)
+
+    def batches(campaign: str) -> list[list[Click]]:
+        return [[click("c1", campaign, "r1", 2), click("c2", campaign, "r1", 0, DESKTOP),
+                 click("c1", campaign, "r1", 2),  # the same entry twice in one batch
+                 click("c3", campaign, "r2", 1, code="xyz"), click("c4", campaign, "", 0),
+                 click("c5", campaign, "r1", 1, PREVIEW), click("c6", campaign, "r1", 3)],
+                [click("c2", campaign, "r1", 0, DESKTOP),  # delivered again
+                 click("c7", campaign, "r2", 0), click("c8", campaign, "r2", 0)]]
+
+    async def fold(worker: Worker) -> tuple[list[Any], list[Any]]:
+        alone = [(await worker._apply([click_effect(worker.keys, c)]))[0]
+                 for batch in batches("alone") for c in batch]
+        together = [x for batch in batches("together")
+                    for x in await worker._apply([click_effect(worker.keys, c)
+                                                  for c in batch])]
+        return alone, together
+
+    alone, together = with_worker(settings, fold)
+    assert alone == together == [1, 1, 0, 1, 1, 1, 1, 0, 1, 1]
+    keys = Keys(settings.key_prefix)
+
+    def state(campaign: str) -> list[Any]:
+        return [r.smembers(k) if r.type(k) == "set" else r.hgetall(k)
+                for k in _click_keys(keys, "w", campaign)]
+
+    assert state("alone") == state("together")
+    totals = r.hgetall(keys.aggregates("w", "together"))
+    assert (totals["clicks"], totals["unique_clickers"], totals["anonymous_clicks"],
+            totals["non_human_clicks"]) == ("7", "2", "1", "1")
+    # each clicker at the hour of their earliest click, whatever the order
+    assert r.hgetall(keys.first_clicks("w", "together")) == {"r1": str(t // hour),
+                                                             "r2": str(t // hour)}
+
+
 def worker_effect(worker: Worker, fields: dict[str, str] | None) -> Any:
     from tracker.models import Click
     from tracker.worker import click_effect
