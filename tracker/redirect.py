@@ -239,6 +239,7 @@ class Redirector:
         # on a request's path) every link-cache TTL.
         self.fire_and_forget: frozenset[str] = frozenset()
         self._in_flight: set[asyncio.Future[Any]] = set()
+        self.max_in_flight = settings.ff_max_in_flight
 
     async def connect(self) -> None:
         """At start-up: open the lean client's connection, so the first
@@ -381,7 +382,7 @@ class Redirector:
             return await _html(send, 410, PAGE_410, head)
         click = [CLICK, values + US + entry.tail]
         stream = entry.stream
-        if entry.ws in self.fire_and_forget:
+        if self._forget(entry.ws):
             # The workspace chose speed: answer now, write the click meanwhile
             # (spooled if Redis fails, lost only if this process dies first).
             task = asyncio.ensure_future(
@@ -437,7 +438,7 @@ class Redirector:
         location = entry.location[0] + click_id.encode() + entry.location[1]
         fut = self._submit(("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click),
                            functools.partial(self._acked, stream, click))
-        if entry.ws in self.fire_and_forget:
+        if self._forget(entry.ws):
             # The workspace chose speed: answer now, the click meanwhile
             # (spooled if Redis fails, lost only if this process dies first).
             # (Not from inside the HTTP parser's callback: uvicorn arms the
@@ -450,6 +451,15 @@ class Redirector:
                 self._answer, respond, metrics, started, _found(location)))
         metrics.fast += 1
         return True
+
+    def _forget(self, ws: str) -> bool:
+        """Whether this click may go without waiting for Redis: its workspace
+        chose fire-and-forget, and fewer than TRACKER_FF_MAX_IN_FLIGHT such
+        clicks of this process wait for Redis. Past that bound (Redis slower
+        than the traffic) clicks wait as in the default mode: without it,
+        the unanswered writes would pile up in this process's memory, and
+        more of them would be lost if it died."""
+        return ws in self.fire_and_forget and len(self._in_flight) < self.max_in_flight
 
     def _submit(self, args: tuple[Any, ...], done: Callable[[asyncio.Future[Any]], None]
                 ) -> asyncio.Future[Any]:

@@ -57,6 +57,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_FAST_PATH", "1", "1: `tracker serve` answers a cached link's redirect "
         "without an ASGI task (fastpath.py: the same bytes, a third less CPU); 0: plain "
         "uvicorn httptools."),
+    Var("TRACKER_FF_MAX_IN_FLIGHT", "10000", "Fire-and-forget clicks a web process may have "
+        "waiting for Redis; past it, a redirect waits for its click's acknowledgement as in "
+        "the default mode (bounded memory, and bounded loss if the process dies)."),
     Var("TRACKER_SPOOL_DIR", "", "Where a web process keeps clicks made while Redis is "
         "unreachable. Empty: DATA_DIR/spool."),
     Var("TRACKER_SPOOL_MAX_BYTES", "1073741824", "Bound of each web process's spool; past "
@@ -168,6 +171,7 @@ class Settings:
     link_cache_size: int = 100_000
     link_cache_ttl: float = 5.0
     fast_path: bool = True
+    ff_max_in_flight: int = 10_000
     spool_dir: str = "data/spool"
     spool_max_bytes: int = 1 << 30
     stream_maxlen: int = 10_000_000
@@ -243,6 +247,8 @@ class Settings:
             ),
             link_cache_ttl=_float("TRACKER_LINK_CACHE_TTL", get("TRACKER_LINK_CACHE_TTL"), 0, 3600),
             fast_path=_bool("TRACKER_FAST_PATH", get("TRACKER_FAST_PATH")),
+            ff_max_in_flight=_int("TRACKER_FF_MAX_IN_FLIGHT", get("TRACKER_FF_MAX_IN_FLIGHT"),
+                                  0, 10_000_000),
             spool_dir=get("TRACKER_SPOOL_DIR").strip()
             or str(Path(get("TRACKER_DATA_DIR").strip() or "./data") / "spool"),
             spool_max_bytes=_int("TRACKER_SPOOL_MAX_BYTES", get("TRACKER_SPOOL_MAX_BYTES"),

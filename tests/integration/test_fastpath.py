@@ -6,6 +6,7 @@ clients that leave) unchanged. Raw sockets, so every byte is seen."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -265,6 +266,35 @@ def test_fire_and_forget_answers_at_once_and_writes_the_click_after(server: Serv
     while click_id(headers) not in {c.id for c in server.clicks()}:
         assert time.monotonic() < deadline, "the click never reached Redis"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("fast_path", ["1", "0"])
+def test_fire_and_forget_waits_for_redis_past_its_bound(redis_url: str, fast_path: str) -> None:
+    """Past TRACKER_FF_MAX_IN_FLIGHT clicks waiting for Redis, a fire-and-forget
+    redirect waits for its click's acknowledgement, as in the default mode."""
+    with contextlib.contextmanager(serve)(redis_url, TRACKER_FF_MAX_IN_FLIGHT="2",
+                                          TRACKER_FAST_PATH=fast_path) as server:
+        code = server.link(ff=True)
+        httpx.get(f"{server.base}/{code}")  # cached: the mode applies to cached links
+        socks = [connect(server) for _ in range(3)]
+        try:
+            server.r.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+            early = []
+            for sock in socks[:2]:
+                sock.sendall(get(code))
+                [(status, headers, _)], _ = read_responses(sock, 1)  # Redis holds writes
+                assert status == 302
+                early.append(click_id(headers))
+            assert not set(early) & {c.id for c in server.clicks()}  # answered first
+            socks[2].sendall(get(code))
+            [(status, headers, _)], _ = read_responses(socks[2], 1)
+            assert status == 302
+            # two were waiting: this one was answered after Redis had its click
+            ids = {c.id for c in server.clicks()}
+            assert click_id(headers) in ids and set(early) <= ids
+        finally:
+            for sock in socks:
+                sock.close()
 
 
 def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
