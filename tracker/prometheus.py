@@ -103,7 +103,11 @@ async def metrics(request: Request) -> Response:
         out += ["# TYPE tracker_spool_bytes gauge",
                 _line("tracker_spool_bytes", len(redirector.spool)),
                 "# TYPE tracker_spool_dropped_total counter",
-                _line("tracker_spool_dropped_total", redirector.spool.dropped)]
+                _line("tracker_spool_dropped_total", redirector.spool.dropped),
+                "# TYPE tracker_fire_and_forget_in_flight gauge",
+                _line("tracker_fire_and_forget_in_flight", redirector.in_flight),
+                "# TYPE tracker_fire_and_forget_waited_total counter",
+                _line("tracker_fire_and_forget_waited_total", redirector.ff_waited)]
     store: Store = request.app.state.store
     out += await _streams(store)
     out += await _workers(store)

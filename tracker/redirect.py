@@ -240,6 +240,7 @@ class Redirector:
         self.fire_and_forget: frozenset[str] = frozenset()
         self._in_flight: set[asyncio.Future[Any]] = set()
         self.max_in_flight = settings.ff_max_in_flight
+        self.ff_waited = 0
 
     async def connect(self) -> None:
         """At start-up: open the lean client's connection, so the first
@@ -459,7 +460,17 @@ class Redirector:
         than the traffic) clicks wait as in the default mode: without it,
         the unanswered writes would pile up in this process's memory, and
         more of them would be lost if it died."""
-        return ws in self.fire_and_forget and len(self._in_flight) < self.max_in_flight
+        if ws not in self.fire_and_forget:
+            return False
+        if len(self._in_flight) < self.max_in_flight:
+            return True
+        self.ff_waited += 1  # (/metrics: how often the bound held a redirect back)
+        return False
+
+    @property
+    def in_flight(self) -> int:
+        """Fire-and-forget clicks of this process waiting for Redis."""
+        return len(self._in_flight)
 
     def _submit(self, args: tuple[Any, ...], done: Callable[[asyncio.Future[Any]], None]
                 ) -> asyncio.Future[Any]:

@@ -292,6 +292,9 @@ def test_fire_and_forget_waits_for_redis_past_its_bound(redis_url: str, fast_pat
             # two were waiting: this one was answered after Redis had its click
             ids = {c.id for c in server.clicks()}
             assert click_id(headers) in ids and set(early) <= ids
+            text = httpx.get(f"{server.base}/metrics").text
+            assert "tracker_fire_and_forget_waited_total 1\n" in text
+            assert "tracker_fire_and_forget_in_flight 0\n" in text
         finally:
             for sock in socks:
                 sock.close()
