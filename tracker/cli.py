@@ -40,6 +40,32 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
+EMBEDDED_URL_FILE = "redis-url"  # in the data directory, while `tracker up` runs
+
+
+def _admin_settings() -> Settings:
+    """Settings for a command run beside `tracker up` (another shell, the same
+    data directory): without REDIS_URL it talks to the embedded Redis that
+    `up` started, whose address `up` leaves in DATA_DIR/redis-url while it
+    runs (its port is picked free at start). Only when that Redis answers: a
+    file left by a crashed `up` changes nothing. Not for `serve` and
+    `worker`, which `up` starts with REDIS_URL set, and which in production
+    must never guess."""
+    settings = _settings()
+    if settings.redis_url:
+        return settings
+    try:
+        url = (Path(settings.data_dir) / EMBEDDED_URL_FILE).read_text().strip()
+    except OSError:
+        return settings
+    from .embedded import answers
+
+    if not answers(url):
+        return settings
+    os.environ["REDIS_URL"] = url
+    return _settings()
+
+
 def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -118,7 +144,7 @@ def _http_protocol(settings: Settings) -> str:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
-    settings = _settings()
+    settings = _admin_settings() if args.action == "status" else _settings()
     if args.action == "status":
         print(json.dumps(_run(_worker_status(settings)), indent=2))
         return 0
@@ -172,7 +198,7 @@ async def _create_workspace(settings: Settings, name: str) -> str:
 def cmd_workspace_create(args: argparse.Namespace) -> int:
     from .store import WorkspaceExists
 
-    settings = _settings()
+    settings = _admin_settings()
     try:
         key = _run(_create_workspace(settings, args.name))
     except WorkspaceExists:
@@ -195,7 +221,7 @@ def cmd_workspace_set(args: argparse.Namespace) -> int:
     from .validation import Invalid
     from .workspaces import settings_update
 
-    settings = _settings()
+    settings = _admin_settings()
     body: dict[str, Any] = {k: getattr(args, k) for k in _SET_FLAGS if getattr(args, k)}
     if args.stop_keywords:
         body["stop_keywords"] = [k.strip() for k in args.stop_keywords.split(",") if k.strip()]
@@ -233,7 +259,7 @@ def cmd_key(args: argparse.Namespace) -> int:
     """create | list | revoke | rotate (a new key with the same scope, the old one revoked)."""
     from .store import hash_key, key_id
 
-    settings = _settings()
+    settings = _admin_settings()
 
     async def go(store: Store) -> tuple[int, Any]:
         if not await store.workspace_exists(args.workspace):
@@ -269,7 +295,7 @@ def cmd_recipient_erase(args: argparse.Namespace) -> int:
 
     from .erase import erase_recipient
 
-    settings = _settings()
+    settings = _admin_settings()
 
     async def go(store: Store) -> dict[str, Any] | None:
         cfg = await store.workspace_config(args.workspace)
@@ -303,7 +329,7 @@ async def _report(settings: Settings, ws: str, campaign: str) -> dict[str, Any] 
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = _admin_settings()
     report = _run(_report(settings, args.workspace, args.campaign))
     if report is None:
         print(f"tracker: no campaign {args.campaign!r} in workspace {args.workspace!r}",
@@ -390,6 +416,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             return 1
         os.environ["REDIS_URL"] = embedded.url
         settings = _settings()
+        (data_dir / EMBEDDED_URL_FILE).write_text(embedded.url + "\n")
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -435,6 +462,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
         if embedded is not None:
+            (data_dir / EMBEDDED_URL_FILE).unlink(missing_ok=True)
             embedded.stop()
     failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
     return 1 if failed and not stopping else 0

@@ -17,6 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -45,6 +46,12 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def answers(url: str) -> bool:
+    """Whether a local redis-server at `url` (redis://127.0.0.1:PORT...) answers PING."""
+    port = urlsplit(url).port if url.startswith("redis://127.0.0.1:") else None
+    return port is not None and _ping(port)
 
 
 def _ping(port: int) -> bool:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -48,6 +49,22 @@ def test_a_bad_setting_stops_start_up_naming_it(
     out = run(*command, env={**env, var: value})
     assert out.returncode == 2
     assert f"configuration error: {var}:" in out.stderr
+
+
+def test_commands_ignore_the_address_a_crashed_up_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tracker up` leaves its embedded Redis's address in the data directory
+    for the commands of another shell; one whose Redis no longer answers
+    (`up` was killed) is not followed."""
+    from tracker.cli import EMBEDDED_URL_FILE, _admin_settings
+    from tracker.embedded import free_port
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("TRACKER_DATA_DIR", str(tmp_path))
+    (tmp_path / EMBEDDED_URL_FILE).write_text(f"redis://127.0.0.1:{free_port()}/0\n")
+    assert _admin_settings().redis_url == ""  # the default, as without the file
+    assert "REDIS_URL" not in os.environ
 
 
 def test_report_of_an_unknown_campaign(env: dict[str, str]) -> None:

@@ -153,9 +153,15 @@ def test_quick_start_up_keeps_data_across_restarts(tmp_path: Path, env: dict[str
             # the printed read-only key signs in to the dashboard
             res = http.post("/dashboard/signin", data={"key": read_key})
             assert res.status_code == 303 and "trk_dashboard" in res.headers["set-cookie"]
+        # the README's next step, in another shell: no REDIS_URL, the same data
+        # directory, and the command finds up's embedded Redis
+        report_cli = tracker("report", "demo", "--json", env=up_env, stdout=subprocess.PIPE)
+        out, _ = report_cli.communicate(timeout=60)
+        assert report_cli.returncode == 0 and json.loads(out)["clicks"] == 1
     finally:
         assert stop(proc) == 0
     assert (tmp_path / "data" / "redis").is_dir()
+    assert not (tmp_path / "data" / "redis-url").exists()  # up is gone: so is its address
 
     proc, key_again, _ = start()
     try:
