@@ -168,10 +168,15 @@ async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]],
             out[campaign] = report
         return out
     finally:
-        keys_left = [k async for k in conn.scan_iter(match=f"{prefix}:*")]
-        if keys_left:
-            await conn.delete(*keys_left)
-        await conn.aclose()
+        await drop(conn, prefix)
+
+
+async def drop(conn: Any, prefix: str) -> None:
+    """A run's keys deleted (runs share the server) and its connection closed."""
+    keys_left = [k async for k in conn.scan_iter(match=f"{prefix}:*")]
+    if keys_left:
+        await conn.delete(*keys_left)
+    await conn.aclose()
 
 
 def s_keys(s: Any) -> Keys:
@@ -301,10 +306,7 @@ async def moved_order(redis_url: str, crash: bool) -> dict[str, Any]:
             out[campaign] = campaign_report(campaign, agg, links, recipients, meta, 120)
         return out
     finally:
-        keys_left = [k async for k in conn.scan_iter(match=f"{prefix}:*")]
-        if keys_left:
-            await conn.delete(*keys_left)
-        await conn.aclose()
+        await drop(conn, prefix)
 
 
 def test_a_crash_after_an_order_moved_changes_no_converter(redis_url: str) -> None:
