@@ -4,8 +4,10 @@ real worker in any order (and some twice), always give identical reports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import redis
@@ -127,13 +129,14 @@ def scenario() -> list[tuple[str, dict[str, str]]]:
     return e
 
 
-async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]],
-              batch: int = 0) -> dict[str, Any]:
-    """Feed entries one at a time, each fully processed before the next arrives;
-    or, with `batch`, all at once, folded `batch` entries of a stream at a time
-    (the worker reorders within a batch: messages, then statuses, last)."""
+@contextlib.asynccontextmanager
+async def scenario_worker(redis_url: str, **overrides: Any
+                          ) -> AsyncIterator[tuple[Any, Store, Worker]]:
+    """A connection, store and worker on a fresh key prefix holding the
+    scenario's workspace; the prefix's keys are dropped afterwards (runs
+    share the server)."""
     prefix = "t" + uuid.uuid4().hex[:12]
-    s = make_settings(redis_url, prefix, reclaim_idle_ms=60_000, worker_batch=batch or 500)
+    s = make_settings(redis_url, prefix, reclaim_idle_ms=60_000, **overrides)
     conn = connect(redis_url)
     try:
         store = Store(conn, s)
@@ -141,6 +144,20 @@ async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]],
         await conn.hset(s_keys(s).workspace(WS), "hs", SECRET)
         worker = Worker(s, conn, "w1")
         await worker.prepare()
+        yield conn, store, worker
+    finally:
+        keys_left = [k async for k in conn.scan_iter(match=f"{prefix}:*")]
+        if keys_left:
+            await conn.delete(*keys_left)
+        await conn.aclose()
+
+
+async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]],
+              batch: int = 0) -> dict[str, Any]:
+    """Feed entries one at a time, each fully processed before the next arrives;
+    or, with `batch`, all at once, folded `batch` entries of a stream at a time
+    (the worker reorders within a batch: messages, then statuses, last)."""
+    async with scenario_worker(redis_url, worker_batch=batch or 500) as (conn, store, worker):
         keys = worker.keys
         for kind, fields in entries:
             stream = keys.click_stream(0) if kind == "click" else keys.event_stream(0)
@@ -167,16 +184,6 @@ async def run(redis_url: str, entries: list[tuple[str, dict[str, str]]],
                 report[name] = {k: v for k, v in counters.items() if v != "0"}
             out[campaign] = report
         return out
-    finally:
-        await drop(conn, prefix)
-
-
-async def drop(conn: Any, prefix: str) -> None:
-    """A run's keys deleted (runs share the server) and its connection closed."""
-    keys_left = [k async for k in conn.scan_iter(match=f"{prefix}:*")]
-    if keys_left:
-        await conn.delete(*keys_left)
-    await conn.aclose()
 
 
 def s_keys(s: Any) -> Keys:
@@ -270,15 +277,7 @@ async def moved_order(redis_url: str, crash: bool) -> dict[str, Any]:
     arrives and moves the order to B. With `crash`, the worker dies after the
     join that moved the order committed and before its effects were applied;
     the click is then delivered again, as after a reclaim."""
-    prefix = "t" + uuid.uuid4().hex[:12]
-    s = make_settings(redis_url, prefix, reclaim_idle_ms=60_000)
-    conn = connect(redis_url)
-    try:
-        store = Store(conn, s)
-        await store.create_workspace(WS)
-        await conn.hset(s_keys(s).workspace(WS), "hs", SECRET)
-        worker = Worker(s, conn, "w1")
-        await worker.prepare()
+    async with scenario_worker(redis_url) as (conn, store, worker):
         keys = worker.keys
         first = [event("message", "msg:wAr2", T0, message_id="wAr2", campaign="A",
                        recipient="r2", phone_hash=ph("r2")),
@@ -305,8 +304,6 @@ async def moved_order(redis_url: str, crash: bool) -> dict[str, Any]:
             agg, links, recipients, meta = await store.campaign_counts(WS, campaign)
             out[campaign] = campaign_report(campaign, agg, links, recipients, meta, 120)
         return out
-    finally:
-        await drop(conn, prefix)
 
 
 def test_a_crash_after_an_order_moved_changes_no_converter(redis_url: str) -> None:
