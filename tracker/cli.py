@@ -144,10 +144,10 @@ def _http_protocol(settings: Settings) -> str:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
-    settings = _admin_settings() if args.action == "status" else _settings()
     if args.action == "status":
-        print(json.dumps(_run(_worker_status(settings)), indent=2))
+        print(json.dumps(_run(_worker_status(_admin_settings())), indent=2))
         return 0
+    settings = _settings()
     _logging(settings)
     _run(run_worker(settings))
     return 0

@@ -383,7 +383,7 @@ class Redirector:
             return await _html(send, 410, PAGE_410, head)
         click = [CLICK, values + US + entry.tail]
         stream = entry.stream
-        if self._forget(entry.ws):
+        if entry.ws in self.fire_and_forget and self._room():
             # The workspace chose speed: answer now, write the click meanwhile
             # (spooled if Redis fails, lost only if this process dies first).
             task = asyncio.ensure_future(
@@ -439,7 +439,7 @@ class Redirector:
         location = entry.location[0] + click_id.encode() + entry.location[1]
         fut = self._submit(("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click),
                            functools.partial(self._acked, stream, click))
-        if self._forget(entry.ws):
+        if entry.ws in self.fire_and_forget and self._room():
             # The workspace chose speed: answer now, the click meanwhile
             # (spooled if Redis fails, lost only if this process dies first).
             # (Not from inside the HTTP parser's callback: uvicorn arms the
@@ -453,15 +453,14 @@ class Redirector:
         metrics.fast += 1
         return True
 
-    def _forget(self, ws: str) -> bool:
-        """Whether this click may go without waiting for Redis: its workspace
-        chose fire-and-forget, and fewer than TRACKER_FF_MAX_IN_FLIGHT such
-        clicks of this process wait for Redis. Past that bound (Redis slower
-        than the traffic) clicks wait as in the default mode: without it,
-        the unanswered writes would pile up in this process's memory, and
-        more of them would be lost if it died."""
-        if ws not in self.fire_and_forget:
-            return False
+    def _room(self) -> bool:
+        """Whether a click of a fire-and-forget workspace may go without
+        waiting for Redis: fewer than TRACKER_FF_MAX_IN_FLIGHT such clicks of
+        this process wait for Redis. Past that bound (Redis slower than the
+        traffic) clicks wait as in the default mode: without it, the
+        unanswered writes would pile up in this process's memory, and more of
+        them would be lost if it died. (Asked only for such workspaces: the
+        default mode's redirect pays one set lookup, as before.)"""
         if len(self._in_flight) < self.max_in_flight:
             return True
         self.ff_waited += 1  # (/metrics: how often the bound held a redirect back)
