@@ -56,11 +56,12 @@ async def _rename_member(redis: Redis, key: str, old: str, new: str) -> None:
         await redis.sadd(key, new)
 
 
-async def _rename_field(redis: Redis, key: str, old: str, new: str) -> None:
+async def _rename_field(redis: Redis, key: str, old: str, new: str) -> bool:
     value = await redis.hget(key, old)
     if value is not None:
         await redis.hset(key, new, value)
         await redis.hdel(key, old)
+    return value is not None
 
 
 async def erase_recipient(redis: Redis, keys: Keys, ws: str, recipient: str,
@@ -164,6 +165,9 @@ async def erase_recipient(redis: Redis, keys: Keys, ws: str, recipient: str,
             if await redis.sismember(key, recipient):
                 await _rename_member(redis, key, recipient, p)
                 touched = True
+        if await _rename_field(redis, keys.clicker_state(ws, campaign), recipient, p):
+            touched = True
+        # (the clicker state's older layout: the next hash and set)
         await _rename_field(redis, keys.first_clicks(ws, campaign), recipient, p)
         lclk = keys.link_clickers(ws, campaign)
         cursor = 0

@@ -136,7 +136,16 @@ class Keys:
         """click id -> enriched row; presence is the 'already applied' marker."""
         return f"{self._campaign(ws, campaign)}:clk"
 
+    def clicker_state(self, ws: str, campaign: str) -> str:
+        """recipient -> "<first hour>\\n<token>\\n...": the unix hour of their
+        earliest human click, and each link code, "device=<d>", "os=<o>" and
+        "browser=<b>" they are counted under as a unique clicker (see
+        scripts/apply_click.lua)."""
+        return f"{self._campaign(ws, campaign)}:cst"
+
     def clickers(self, ws: str, campaign: str) -> str:
+        """Set of recipients who clicked: how clickers were kept before the
+        clicker state (still read, never written), as are the next two."""
         return f"{self._campaign(ws, campaign)}:clickers"
 
     def link_aggregates(self, ws: str, campaign: str) -> str:

@@ -52,6 +52,10 @@ class Client:
 
 
 _UNKNOWN = "Other"
+# Parts of a user agent become report labels and the worker's clicker-state
+# tokens, which a newline separates (scripts/apply_click.lua): no control
+# characters in them, whatever a client sends.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @lru_cache(maxsize=65_536)
@@ -68,7 +72,7 @@ def _describe(ua: str) -> tuple[str, str, str]:
     browser = parsed.browser.family or _UNKNOWN
     if _IN_APP.search(ua):
         browser = "WhatsApp in-app"
-    return device, parsed.os.family or _UNKNOWN, browser
+    return device, _CONTROL.sub(" ", parsed.os.family or _UNKNOWN), _CONTROL.sub(" ", browser)
 
 
 @lru_cache(maxsize=65_536)

@@ -86,6 +86,7 @@ def _click_keys(keys: Keys, ws: str, campaign: str) -> tuple[str, ...]:
         keys.link_clickers(ws, campaign),
         keys.series(ws, campaign),
         keys.first_clicks(ws, campaign),
+        keys.clicker_state(ws, campaign),
     )
 
 

@@ -161,9 +161,18 @@ def test_a_batch_folds_as_its_clicks_one_by_one(settings: Settings, r: redis.Red
     totals = r.hgetall(keys.aggregates("w", "together"))
     assert (totals["clicks"], totals["unique_clickers"], totals["anonymous_clicks"],
             totals["non_human_clicks"]) == ("7", "2", "1", "1")
-    # each clicker at the hour of their earliest click, whatever the order
-    assert r.hgetall(keys.first_clicks("w", "together")) == {"r1": str(t // hour),
-                                                             "r2": str(t // hour)}
+    # each clicker at the hour of their earliest click, whatever the order,
+    # and counted once under each link, device, os and browser they used
+    states = {who: value.split("\n") for who, value in
+              r.hgetall(keys.clicker_state("w", "together")).items()}
+    assert {who: parts[0] for who, parts in states.items()} == {"r1": str(t // hour),
+                                                                "r2": str(t // hour)}
+    assert states["r1"][-1] == states["r2"][-1] == ""  # (each token ends in a newline)
+    assert sorted(states["r1"][1:-1]) == sorted([
+        "abc", "device=mobile", "os=Android", "browser=WhatsApp in-app",
+        "device=desktop", "os=Windows", "browser=Chrome"])
+    assert sorted(states["r2"][1:-1]) == sorted([
+        "xyz", "abc", "device=mobile", "os=Android", "browser=WhatsApp in-app"])
 
 
 def worker_effect(worker: Worker, fields: dict[str, str] | None) -> Any:
@@ -441,3 +450,82 @@ def test_a_lane_survives_an_unexpected_error(settings: Settings,
 
 async def _no_wait(delay: float) -> None:
     return None
+
+
+def test_clickers_of_the_older_state_layout_count_as_before(
+        settings: Settings, r: redis.Redis) -> None:
+    """Campaigns folded before the clicker state (sets of clickers and of
+    "token recipient", a hash of first hours) keep their counts exactly: the
+    same clicks give the same numbers as if the older script had folded them
+    all, including clickers from before first hours were kept."""
+    from pathlib import Path
+
+    from tracker.worker import _click_keys, click_effect
+
+    hour = 3_600_000
+    t = 490_000 * hour
+    old_source = (Path(__file__).parent.parent / "fixtures" / "apply_click_sets.lua").read_text()
+    old_sha = r.script_load(old_source)
+    keys = Keys(settings.key_prefix)
+
+    def click(cid: str, campaign: str, recipient: str, at: int, ua: str = PHONE,
+              code: str = "abc") -> Click:
+        return Click(code, t + at * hour + 1, cid, "GET", ua, "", "", "", "w", campaign,
+                     recipient)
+
+    def before(campaign: str) -> list[Click]:
+        return [click("c1", campaign, "r1", 2), click("c2", campaign, "r2", 1, DESKTOP, "xyz"),
+                click("c3", campaign, "r3", 4), click("c4", campaign, "r5", 1),
+                click("c5", campaign, "r5", 1, DESKTOP)]
+
+    def after(campaign: str) -> list[Click]:
+        return [click("c6", campaign, "r1", 3),  # nothing new about r1
+                click("c7", campaign, "r1", 0, DESKTOP),  # a new device, an earlier hour
+                click("c8", campaign, "r2", 1),  # a new link and device for r2
+                click("c9", campaign, "r3", 5),  # r3 had no first hour
+                click("c10", campaign, "r4", 2, code="xyz"),  # a new clicker
+                click("c1", campaign, "r1", 2),  # delivered again
+                click("c11", campaign, "", 1), click("c12", campaign, "r5", 0, PREVIEW),
+                click("c13", campaign, "r5", 3, DESKTOP)]
+
+    def fold_old(clicks: list[Click]) -> list[Any]:
+        effects = [click_effect(keys, c) for c in clicks]
+        return list(r.evalsha(old_sha, 7, *effects[0][0][:7],  # type: ignore[arg-type]
+                              *[a for _, args in effects for a in args]))
+
+    def counters(campaign: str) -> list[dict[str, str]]:
+        k = _click_keys(keys, "w", campaign)
+        return [r.hgetall(k[1]), r.hgetall(k[2]), r.hgetall(k[5])]
+
+    for campaign in ("reference", "upgraded"):
+        fold_old(before(campaign))
+        # r3 clicked before first hours were kept: a clicker without one
+        r.hdel(keys.first_clicks("w", campaign), "r3")
+    expected = fold_old(after("reference"))
+
+    async def fold_new(worker: Worker) -> list[Any]:
+        return await worker._apply([click_effect(worker.keys, c) for c in after("upgraded")])
+
+    assert with_worker(settings, fold_new) == expected == [1, 1, 1, 1, 1, 0, 1, 1, 1]
+    assert counters("upgraded") == counters("reference")
+    totals = counters("upgraded")[0]
+    assert (totals["clicks"], totals["unique_clickers"]) == ("12", "5")
+    # the older keys are read, never written; the state holds who clicked since
+    assert not r.exists(keys.clicker_state("w", "reference"))
+    state = r.hgetall(keys.clicker_state("w", "upgraded"))
+    assert sorted(state) == ["r1", "r2", "r3", "r4", "r5"]
+    assert state["r1"].startswith(f"{t // hour}\n~\n")  # r1's first hour moved
+    assert state["r3"].startswith(f"{t // hour + 5}\n~\n")
+    assert state["r4"].split("\n")[1] == "xyz"  # a new clicker has no older state
+
+    # and the upgraded campaign folds on as a campaign folded only by the
+    # current script does
+    async def fold_more(worker: Worker) -> list[Any]:
+        more = [click("c20", "upgraded", "r1", 1, DESKTOP, "xyz"),
+                click("c21", "upgraded", "r5", 0)]
+        return await worker._apply([click_effect(worker.keys, c) for c in more])
+
+    with_worker(settings, fold_more)
+    fold_old([click("c20", "reference", "r1", 1, DESKTOP, "xyz"),
+              click("c21", "reference", "r5", 0)])
+    assert counters("upgraded") == counters("reference")

@@ -87,3 +87,21 @@ def test_head_is_never_a_click(ua: str) -> None:
     # Twitter and mail scanners send HEAD with browser user agents.
     assert classify(ua, "HEAD").kind == "head"
     assert classify(ua, "head").kind == "head"
+
+
+def test_no_control_character_reaches_a_label(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user agent's parts become report labels and clicker-state tokens,
+    which a newline separates (scripts/apply_click.lua): whatever the parser
+    takes from a client's header, no control character gets through."""
+    from types import SimpleNamespace
+
+    import tracker.useragent as useragent
+
+    def parse(ua: str) -> SimpleNamespace:
+        return SimpleNamespace(is_tablet=False, is_mobile=True, is_pc=False, is_bot=False,
+                               browser=SimpleNamespace(family="Evil\nbrowser=Chrome"),
+                               os=SimpleNamespace(family="And\troid\x7f"))
+
+    monkeypatch.setattr(useragent.user_agents, "parse", parse)
+    got = classify("Mozilla/5.0 (a parser the test controls)")
+    assert (got.kind, got.os, got.browser) == ("human", "And roid ", "Evil browser=Chrome")
