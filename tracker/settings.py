@@ -91,6 +91,10 @@ VARIABLES: tuple[Var, ...] = (
         "Python prepares one while Redis runs another's scripts (3 lanes: about 1.4x the "
         "clicks/s of one)."),
     Var("TRACKER_WORKER_BLOCK_MS", "1000", "How long a worker blocks waiting for entries."),
+    Var("TRACKER_WORKER_LINGER_MS", "20", "While a worker keeps up (its reads come back "
+        "short), it waits this long before reading again, so clicks arrive in batches "
+        "and not one by one: each batch costs the same scripts and round trips "
+        "whatever its size. 0 reads again at once."),
     Var("TRACKER_RECLAIM_IDLE_MS", "30000", "Pending entries idle this long are reclaimed "
         "from their (presumed dead) consumer."),
     Var("TRACKER_CONSUMER", "", "Consumer name of this worker. Empty: hostname-pid."),
@@ -192,6 +196,7 @@ class Settings:
     worker_batch: int = 500
     worker_lanes: int = 3
     worker_block_ms: int = 1000
+    worker_linger_ms: int = 20
     reclaim_idle_ms: int = 30_000
     consumer: str = ""
     log_level: str = "info"
@@ -276,6 +281,9 @@ class Settings:
             worker_lanes=_int("TRACKER_WORKER_LANES", get("TRACKER_WORKER_LANES"), 1, 16),
             worker_block_ms=_int(
                 "TRACKER_WORKER_BLOCK_MS", get("TRACKER_WORKER_BLOCK_MS"), 1, 60_000
+            ),
+            worker_linger_ms=_int(
+                "TRACKER_WORKER_LINGER_MS", get("TRACKER_WORKER_LINGER_MS"), 0, 10_000
             ),
             reclaim_idle_ms=_int(
                 "TRACKER_RECLAIM_IDLE_MS", get("TRACKER_RECLAIM_IDLE_MS"), 100, 86_400_000

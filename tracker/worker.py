@@ -551,6 +551,13 @@ class Worker:
                 else:
                     self._backlog.clear()
                 await self.publish_stats()
+                if 0 < n < self.settings.worker_batch and self.settings.worker_linger_ms:
+                    # Keeping up: let the next clicks gather into a batch.
+                    # Read as soon as they come, a busy redirect's clicks
+                    # came a few dozen a batch, and the fold's cost per
+                    # batch (two scripts, the read, the ack) weighed on the
+                    # cores the web shares.
+                    await asyncio.sleep(self.settings.worker_linger_ms / 1000)
             except (RedisError, OSError) as exc:
                 self.stats.errors += 1
                 log.warning("worker round failed (%s); retrying in 1 s", exc)

@@ -529,3 +529,46 @@ def test_clickers_of_the_older_state_layout_count_as_before(
     fold_old([click("c20", "reference", "r1", 1, DESKTOP, "xyz"),
               click("c21", "reference", "r5", 0)])
     assert counters("upgraded") == counters("reference")
+
+
+def test_a_worker_that_keeps_up_lets_clicks_gather_into_batches(settings: Settings) -> None:
+    """After a short read (no backlog) a lane waits TRACKER_WORKER_LINGER_MS
+    before reading again: clicks that come one by one meanwhile are folded as
+    one batch, not one round (two scripts, a read and an ack) each."""
+    from dataclasses import replace
+
+    sizes: list[int] = []
+
+    async def run(worker: Worker) -> None:
+        read = worker.read
+
+        async def recorded(block_ms: int | None) -> list[tuple[str, list[Entry]]]:
+            got = await read(block_ms)
+            sizes.extend(len(entries) for _, entries in got)
+            return got
+
+        worker.read = recorded  # type: ignore[method-assign]
+        stream = worker.keys.click_stream(0)
+
+        async def click(n: int) -> None:
+            await worker.redis.xadd(stream, Click(  # type: ignore[arg-type]
+                "abc", int(time.time() * 1000), f"c{n}", "GET", PHONE, "", "", "", "w",
+                "linger", f"r{n}").entry())
+
+        async def folded(n: int) -> None:
+            while worker.stats.read < n:
+                await asyncio.sleep(0.005)
+
+        stop = asyncio.Event()
+        lanes = asyncio.create_task(worker.run(stop))
+        await click(0)
+        await asyncio.wait_for(folded(1), 5)
+        for n in range(1, 6):  # one every 20 ms, well inside the 400 ms wait
+            await click(n)
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(folded(6), 5)
+        stop.set()
+        await asyncio.wait_for(lanes, 5)
+
+    with_worker(replace(settings, worker_linger_ms=400, worker_block_ms=50), run)
+    assert [n for n in sizes if n] == [1, 5]
