@@ -119,27 +119,31 @@ def test_a_redelivered_entry_counts_once(
     assert (rep["clicks"], rep["unique_clickers"]) == (3, 1)
 
 
+HOUR = 3_600_000
+T = 490_000 * HOUR  # an hour boundary, in ms
+
+
+def _click(cid: str, campaign: str, recipient: str, at: int, ua: str = PHONE,
+           code: str = "abc") -> Click:
+    """A click of workspace "w", `at` hours after T."""
+    return Click(code, T + at * HOUR + 1, cid, "GET", ua, "", "", "", "w", campaign, recipient)
+
+
 def test_a_batch_folds_as_its_clicks_one_by_one(settings: Settings, r: redis.Redis) -> None:
     """apply_click reads a batch's state once and writes it once: the result
     must be what folding each click alone gives, duplicates in the batch and
     clicks that arrive before an earlier one included."""
     from tracker.worker import _click_keys, click_effect
 
-    hour = 3_600_000
-    t = 490_000 * hour
 
-    def click(cid: str, campaign: str, recipient: str, at: int, ua: str = PHONE,
-              code: str = "abc") -> Click:
-        return Click(code, t + at * hour + 1, cid, "GET", ua, "", "", "", "w", campaign,
-                     recipient)
 
     def batches(campaign: str) -> list[list[Click]]:
-        return [[click("c1", campaign, "r1", 2), click("c2", campaign, "r1", 0, DESKTOP),
-                 click("c1", campaign, "r1", 2),  # the same entry twice in one batch
-                 click("c3", campaign, "r2", 1, code="xyz"), click("c4", campaign, "", 0),
-                 click("c5", campaign, "r1", 1, PREVIEW), click("c6", campaign, "r1", 3)],
-                [click("c2", campaign, "r1", 0, DESKTOP),  # delivered again
-                 click("c7", campaign, "r2", 0), click("c8", campaign, "r2", 0)]]
+        return [[_click("c1", campaign, "r1", 2), _click("c2", campaign, "r1", 0, DESKTOP),
+                 _click("c1", campaign, "r1", 2),  # the same entry twice in one batch
+                 _click("c3", campaign, "r2", 1, code="xyz"), _click("c4", campaign, "", 0),
+                 _click("c5", campaign, "r1", 1, PREVIEW), _click("c6", campaign, "r1", 3)],
+                [_click("c2", campaign, "r1", 0, DESKTOP),  # delivered again
+                 _click("c7", campaign, "r2", 0), _click("c8", campaign, "r2", 0)]]
 
     async def fold(worker: Worker) -> tuple[list[Any], list[Any]]:
         alone = [(await worker._apply([click_effect(worker.keys, c)]))[0]
@@ -165,8 +169,8 @@ def test_a_batch_folds_as_its_clicks_one_by_one(settings: Settings, r: redis.Red
     # and counted once under each link, device, os and browser they used
     states = {who: value.split("\n") for who, value in
               r.hgetall(keys.clicker_state("w", "together")).items()}
-    assert {who: parts[0] for who, parts in states.items()} == {"r1": str(t // hour),
-                                                                "r2": str(t // hour)}
+    assert {who: parts[0] for who, parts in states.items()} == {"r1": str(T // HOUR),
+                                                                "r2": str(T // HOUR)}
     assert states["r1"][-1] == states["r2"][-1] == ""  # (each token ends in a newline)
     assert sorted(states["r1"][1:-1]) == sorted([
         "abc", "device=mobile", "os=Android", "browser=WhatsApp in-app",
@@ -462,31 +466,25 @@ def test_clickers_of_the_older_state_layout_count_as_before(
 
     from tracker.worker import _click_keys, click_effect
 
-    hour = 3_600_000
-    t = 490_000 * hour
     old_source = (Path(__file__).parent.parent / "fixtures" / "apply_click_sets.lua").read_text()
     old_sha = r.script_load(old_source)
     keys = Keys(settings.key_prefix)
 
-    def click(cid: str, campaign: str, recipient: str, at: int, ua: str = PHONE,
-              code: str = "abc") -> Click:
-        return Click(code, t + at * hour + 1, cid, "GET", ua, "", "", "", "w", campaign,
-                     recipient)
 
     def before(campaign: str) -> list[Click]:
-        return [click("c1", campaign, "r1", 2), click("c2", campaign, "r2", 1, DESKTOP, "xyz"),
-                click("c3", campaign, "r3", 4), click("c4", campaign, "r5", 1),
-                click("c5", campaign, "r5", 1, DESKTOP)]
+        return [_click("c1", campaign, "r1", 2), _click("c2", campaign, "r2", 1, DESKTOP, "xyz"),
+                _click("c3", campaign, "r3", 4), _click("c4", campaign, "r5", 1),
+                _click("c5", campaign, "r5", 1, DESKTOP)]
 
     def after(campaign: str) -> list[Click]:
-        return [click("c6", campaign, "r1", 3),  # nothing new about r1
-                click("c7", campaign, "r1", 0, DESKTOP),  # a new device, an earlier hour
-                click("c8", campaign, "r2", 1),  # a new link and device for r2
-                click("c9", campaign, "r3", 5),  # r3 had no first hour
-                click("c10", campaign, "r4", 2, code="xyz"),  # a new clicker
-                click("c1", campaign, "r1", 2),  # delivered again
-                click("c11", campaign, "", 1), click("c12", campaign, "r5", 0, PREVIEW),
-                click("c13", campaign, "r5", 3, DESKTOP)]
+        return [_click("c6", campaign, "r1", 3),  # nothing new about r1
+                _click("c7", campaign, "r1", 0, DESKTOP),  # a new device, an earlier hour
+                _click("c8", campaign, "r2", 1),  # a new link and device for r2
+                _click("c9", campaign, "r3", 5),  # r3 had no first hour
+                _click("c10", campaign, "r4", 2, code="xyz"),  # a new clicker
+                _click("c1", campaign, "r1", 2),  # delivered again
+                _click("c11", campaign, "", 1), _click("c12", campaign, "r5", 0, PREVIEW),
+                _click("c13", campaign, "r5", 3, DESKTOP)]
 
     def fold_old(clicks: list[Click]) -> list[Any]:
         effects = [click_effect(keys, c) for c in clicks]
@@ -514,20 +512,20 @@ def test_clickers_of_the_older_state_layout_count_as_before(
     assert not r.exists(keys.clicker_state("w", "reference"))
     state = r.hgetall(keys.clicker_state("w", "upgraded"))
     assert sorted(state) == ["r1", "r2", "r3", "r4", "r5"]
-    assert state["r1"].startswith(f"{t // hour}\n~\n")  # r1's first hour moved
-    assert state["r3"].startswith(f"{t // hour + 5}\n~\n")
+    assert state["r1"].startswith(f"{T // HOUR}\n~\n")  # r1's first hour moved
+    assert state["r3"].startswith(f"{T // HOUR + 5}\n~\n")
     assert state["r4"].split("\n")[1] == "xyz"  # a new clicker has no older state
 
     # and the upgraded campaign folds on as a campaign folded only by the
     # current script does
     async def fold_more(worker: Worker) -> list[Any]:
-        more = [click("c20", "upgraded", "r1", 1, DESKTOP, "xyz"),
-                click("c21", "upgraded", "r5", 0)]
+        more = [_click("c20", "upgraded", "r1", 1, DESKTOP, "xyz"),
+                _click("c21", "upgraded", "r5", 0)]
         return await worker._apply([click_effect(worker.keys, c) for c in more])
 
     with_worker(settings, fold_more)
-    fold_old([click("c20", "reference", "r1", 1, DESKTOP, "xyz"),
-              click("c21", "reference", "r5", 0)])
+    fold_old([_click("c20", "reference", "r1", 1, DESKTOP, "xyz"),
+              _click("c21", "reference", "r5", 0)])
     assert counters("upgraded") == counters("reference")
 
 
