@@ -144,8 +144,9 @@ class Keys:
         return f"{self._campaign(ws, campaign)}:cst"
 
     def clickers(self, ws: str, campaign: str) -> str:
-        """Set of recipients who clicked: how clickers were kept before the
-        clicker state (still read, never written), as are the next two."""
+        """Set of recipients who clicked: with link_clickers and first_clicks,
+        how clickers were kept before the clicker state (still read, never
+        written)."""
         return f"{self._campaign(ws, campaign)}:clickers"
 
     def link_aggregates(self, ws: str, campaign: str) -> str:
@@ -154,11 +155,13 @@ class Keys:
 
     def link_clickers(self, ws: str, campaign: str) -> str:
         """Set of "code recipient" (and "device=<d> recipient" etc.): unique
-        clickers of each link, device, os and browser."""
+        clickers of each link, device, os and browser, before the clicker
+        state (still read, never written)."""
         return f"{self._campaign(ws, campaign)}:lclk"
 
     def first_clicks(self, ws: str, campaign: str) -> str:
-        """recipient -> unix hour of their earliest human click."""
+        """recipient -> unix hour of their earliest human click, before the
+        clicker state (still read, never written)."""
         return f"{self._campaign(ws, campaign)}:fch"
 
     # -- events (issue: intake) ----------------------------------------------------
