@@ -4,8 +4,11 @@ Starts the service the way production does (a real redis-server with AOF
 everysec, `tracker serve` under uvicorn with N workers, `tracker worker`),
 drives it with wrk, and prints a table. Every throughput figure is divided by
 a baseline measured in the same run, alternating baseline and subject runs
-and taking the median. Nothing here is asserted: tests assert behaviour,
-benchmarks report.
+and taking the median. Where /proc is there, each run also says how much CPU
+each process spent a request (the web, Redis, the worker, wrk itself): on a
+machine whose speed drifts, those figures move less than the rates, and they
+show where a rate comes from. Nothing here is asserted: tests assert
+behaviour, benchmarks report.
 
 --quick shrinks every size and duration so CI can keep the suite working.
 """
@@ -19,6 +22,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -125,22 +129,90 @@ def uvicorn_args(app: str, port: int, workers: int) -> list[str]:
             "--no-proxy-headers", "--log-level", "warning"]  # as `tracker serve` runs
 
 
+# Who spends the CPU of a run: a name -> the pids to count (with their
+# descendants: uvicorn's worker processes), asked at the start of each run
+# (the benchmark restarts the worker).
+Watch = dict[str, Callable[[], list[int]]]
+
+
+@dataclass
+class Run:
+    rps: float
+    p99: float  # ms
+    cpu: dict[str, float]  # CPU microseconds a request, per watched name and "wrk"
+
+
+def cpu_seconds(roots: list[int]) -> float | None:
+    """User + system CPU seconds of these processes and all their descendants,
+    from /proc (None where there is no /proc: the column stays empty)."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                # (the command name, in parentheses, may hold spaces)
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        spent[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo, seen = 0.0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in spent:
+            continue
+        seen.add(pid)
+        total += spent[pid]
+        todo += [child for child, ppid in parent.items() if ppid == pid]
+    return total
+
+
 def wrk(url: str, duration: int, script: str | None = None,
-        headers: dict[str, str] | None = None) -> tuple[float, float]:
-    """(requests/s, p99 ms) with 2 threads and 64 connections."""
+        headers: dict[str, str] | None = None, watch: Watch | None = None) -> Run:
+    """Requests/s, p99 and the CPU each watched process spent a request, with 2
+    threads and 64 connections."""
     args = ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
     for k, v in (headers or {}).items():
         args += ["-H", f"{k}: {v}"]
     if script:
         args += ["-s", script]
+    pids = {name: fn() for name, fn in (watch or {}).items()}
+    before = {name: cpu_seconds(p) for name, p in pids.items()}
+    # (wrk is the only child reaped during the run: its CPU is the delta)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = {name: cpu_seconds(p) for name, p in pids.items()}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert m is not None
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     if "Non-2xx or 3xx" in out:
         raise RuntimeError(f"wrk saw errors:\n{out}")
-    return rps, p99
+    n = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    cpu: dict[str, float] = {}
+    for name in pids:
+        b, a = before[name], after[name]
+        if a is not None and b is not None and n:
+            cpu[name] = (a - b) / n * 1e6
+    if cpu and n:
+        cpu["wrk"] = ((after_children.ru_utime + after_children.ru_stime)
+                      - (children.ru_utime + children.ru_stime)) / n * 1e6
+    return Run(rps, p99, cpu)
+
+
+def cpu_cell(cpu: dict[str, float]) -> str:
+    """e.g. "web 45 + redis 26 + worker 18 + wrk 17 = 106 us CPU a request"."""
+    if not cpu:
+        return ""
+    parts = " + ".join(f"{name} {us:.0f}" for name, us in cpu.items())
+    return f"{parts} = {sum(cpu.values()):.0f} us CPU a request"
 
 
 def lua_codes(path: Path, codes: list[str], preview_share: float = 0.0) -> str:
@@ -298,13 +370,15 @@ class LagSampler:
         r.close()
 
 
-def alternate(runs: int, fns: dict[str, Callable[[], tuple[float, float]]]) -> dict[str, Any]:
-    """Run each subject `runs` times, alternating, and keep medians."""
-    results: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
+def alternate(runs: int, fns: dict[str, Callable[[], Run]]) -> dict[str, Run]:
+    """Run each subject `runs` times, alternating, and keep medians (of each
+    figure on its own, CPU per process too)."""
+    results: dict[str, list[Run]] = {k: [] for k in fns}
     for _ in range(runs):
         for name, fn in fns.items():
             results[name].append(fn())
-    return {name: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
+    return {name: Run(statistics.median(r.rps for r in v), statistics.median(r.p99 for r in v),
+                      {k: statistics.median(r.cpu.get(k, 0.0) for r in v) for k in v[0].cpu})
             for name, v in results.items()}
 
 
@@ -319,8 +393,8 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
     # A proxy on this host, as behind a load balancer: the web believes the
     # X-Forwarded-For it adds (only the proxy run sends one).
     with Service(tmp, workers, {"TRACKER_TRUSTED_PROXIES": "127.0.0.1/32"}) as svc, \
-            process(uvicorn_args("bench.baselines:bare_app", bport, workers), env), \
-            process(uvicorn_args("bench.baselines:starlette_app", sport, workers), env):
+            process(uvicorn_args("bench.baselines:bare_app", bport, workers), env) as bare, \
+            process(uvicorn_args("bench.baselines:starlette_app", sport, workers), env) as star:
         wait_http(f"http://127.0.0.1:{bport}/x")
         wait_http(f"http://127.0.0.1:{sport}/x")
         codes = svc.links(max(sizes.cold_codes, 10))
@@ -335,45 +409,54 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
         httpx.get(f"{svc.base}/{hot}")  # warm the link cache and the connection
         httpx.get(f"{svc.base}/{ff}")
         lags: list[LagSampler] = []
+        assert svc.redis.process is not None
+        redis_pid = svc.redis.process.pid
+        # What each run's CPU is counted against: the app's processes, Redis
+        # and the worker (for the baselines, their one app).
+        watch: Watch = {"web": lambda: [svc.web.pid], "redis": lambda: [redis_pid],
+                        "worker": lambda: [svc.worker.pid] if svc.worker else []}
 
-        def tracker() -> tuple[float, float]:
+        def tracker() -> Run:
             with LagSampler(svc) as lag:
-                out = wrk(f"{svc.base}/{hot}", d, headers=ua)
+                out = wrk(f"{svc.base}/{hot}", d, headers=ua, watch=watch)
             lags.append(lag)
             return out
 
-        def paused() -> tuple[float, float]:
+        def paused() -> Run:
             # The web's own capacity: the worker stopped during the run (on
             # these two cores it folds each click for about the CPU the web
             # spends answering it), then the backlog drained before the next.
             svc.stop_worker()
             try:
-                return wrk(f"{svc.base}/{hot}", d, headers=ua)
+                return wrk(f"{svc.base}/{hot}", d, headers=ua, watch=watch)
             finally:
                 svc.start_worker()
                 svc.wait_drained()
 
         res = alternate(sizes.runs, {
-            "bare": lambda: wrk(f"http://127.0.0.1:{bport}/{hot}", d, headers=ua),
-            "starlette": lambda: wrk(f"http://127.0.0.1:{sport}/{hot}", d, headers=ua),
+            "bare": lambda: wrk(f"http://127.0.0.1:{bport}/{hot}", d, headers=ua,
+                                watch={"app": lambda: [bare.pid]}),
+            "starlette": lambda: wrk(f"http://127.0.0.1:{sport}/{hot}", d, headers=ua,
+                                     watch={"app": lambda: [star.pid]}),
             "tracker": tracker,
             "tracker, worker stopped during the run": paused,
-            "tracker, cold cache": lambda: wrk(svc.base, d, script=cold),
-            "tracker, 10 % previews": lambda: wrk(svc.base, d, script=mix),
+            "tracker, cold cache": lambda: wrk(svc.base, d, script=cold, watch=watch),
+            "tracker, 10 % previews": lambda: wrk(svc.base, d, script=mix, watch=watch),
             "tracker, behind a proxy, a new client each request":
-                lambda: wrk(f"{svc.base}/{hot}", d, script=clients, headers=ua),
+                lambda: wrk(f"{svc.base}/{hot}", d, script=clients, headers=ua, watch=watch),
             "tracker, fire-and-forget workspace": lambda: wrk(f"{svc.base}/{ff}", d,
-                                                              headers=ua),
+                                                              headers=ua, watch=watch),
         })
         r = svc.redis_cli()
         clicks = sum(r.xlen(k) for k in r.scan_iter(match="trk:*:clicks"))
         r.close()
-    s_rps, b_rps = res["starlette"][0], res["bare"][0]
+    s_rps, b_rps = res["starlette"].rps, res["bare"].rps
     plural = "s" if workers > 1 else ""
-    for name, (rps, p99) in res.items():
+    for name, run in res.items():
         rows.append([f"redirect, {workers} web worker{plural}: {name}",
-                     f"{rps:,.0f} req/s", f"p99 {p99:.1f} ms",
-                     f"{rps / s_rps:.2f}x starlette, {rps / b_rps:.2f}x bare"])
+                     f"{run.rps:,.0f} req/s", f"p99 {run.p99:.1f} ms",
+                     f"{run.rps / s_rps:.2f}x starlette, {run.rps / b_rps:.2f}x bare",
+                     cpu_cell(run.cpu)])
     rows.append([f"  (clicks in the stream after the {workers}-worker runs)",
                  f"{clicks:,}", "", "each 302 acknowledged by Redis first, but "
                  "fire-and-forget's"])
@@ -381,7 +464,20 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
     last = max((lag.samples[-1] for lag in lags if lag.samples), default=0)
     rows.append(["  (worker lag while tracker ran flat out)", f"max {worst:,} ms",
                  f"at the end {last:,} ms", "age of the newest click not yet read by the worker"])
-    return float(res["tracker"][0])
+    if res["tracker"].cpu:
+        # The budget behind the first target: the CPU a request that lets the
+        # machine serve 1.2x the empty Starlette app's rate. All processes
+        # together (wrk too: it shares these cores) have the cores; the web
+        # processes have at most one core each.
+        cores = os.cpu_count() or 1
+        per_core = 1e6 / (1.2 * s_rps)
+        cpu = res["tracker"].cpu
+        rows.append([f"  (CPU a request at 1.2x starlette: {cores} cores)",
+                     f"all {cores * per_core:,.0f} us",
+                     f"web {min(workers, cores) * per_core:,.0f} us",
+                     f"tracker spent: all {sum(cpu.values()):,.0f} us, web {cpu['web']:,.0f} us",
+                     ""])
+    return float(res["tracker"].rps)
 
 
 # -- 2. worker throughput ---------------------------------------------------------------------
@@ -398,6 +494,7 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
         rng = random.Random(1)
         stream = "trk:{p0}:clicks"
         rates = []
+        cpu: dict[str, list[float]] = {"worker": [], "redis": []}
         # The median of `runs` drains, each of new clicks (this VM's speed
         # drifts between minutes, as the redirect's runs do).
         for run in range(sizes.runs):
@@ -417,15 +514,24 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
             # (imports and start-up are not throughput).
             svc.wait_started([stream], after=after)
             started = time.monotonic()
+            assert svc.worker is not None and svc.redis.process is not None
+            pids = {"worker": [svc.worker.pid], "redis": [svc.redis.process.pid]}
+            before = {name: cpu_seconds(p) for name, p in pids.items()}
             svc.wait_drained((stream,))
             rates.append(sizes.worker_clicks / (time.monotonic() - started))
+            for name, p in pids.items():
+                b, a = before[name], cpu_seconds(p)
+                if a is not None and b is not None:
+                    cpu[name].append((a - b) / sizes.worker_clicks * 1e6)
             svc.stop_worker()
         rate = statistics.median(rates)
         r.close()
     ratio = (f"{rate / redirect_rps:.2f}x the redirect's best rate" if redirect_rps
              else "(run with the redirect benchmark for the ratio)")
     rows.append(["worker: clicks drained by one process (30 % previews, 1.5 a clicker)",
-                 f"{rate:,.0f} clicks/s", "", ratio])
+                 f"{rate:,.0f} clicks/s", "", ratio,
+                 cpu_cell({k: statistics.median(v) for k, v in cpu.items() if v})
+                 .replace("a request", "a click")])
     bench_worker_mixed(tmp, sizes, rows)
 
 
@@ -532,7 +638,7 @@ def bench_reports_and_memory(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> 
                     pipe.execute()
             pipe.execute()
 
-        def report(campaign: str) -> tuple[float, float]:
+        def report(campaign: str) -> float:
             times = []
             with httpx.Client(base_url=svc.base,
                               headers={"Authorization": f"Bearer {svc.key}"}) as c:
@@ -540,10 +646,13 @@ def bench_reports_and_memory(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> 
                     t = time.perf_counter()
                     c.get(f"/api/v1/campaigns/{campaign}/report").raise_for_status()
                     times.append((time.perf_counter() - t) * 1000)
-            return statistics.median(times), 0.0
+            return statistics.median(times)
 
-        res = alternate(3, {"small": lambda: report("small"), "large": lambda: report("large")})
-        small, large = res["small"][0], res["large"][0]
+        medians: dict[str, list[float]] = {"small": [], "large": []}
+        for _ in range(3):  # alternating
+            for campaign, got in medians.items():
+                got.append(report(campaign))
+        small, large = (statistics.median(medians[c]) for c in ("small", "large"))
         rows.append([f"report: campaign with {sizes.report_small:,} clicks", f"{small:.2f} ms",
                      "median of 200, over HTTP", ""])
         rows.append([f"report: campaign with {sizes.report_large:,} clicks", f"{large:.2f} ms",
@@ -619,7 +728,9 @@ def main() -> int:
             bench_reports_and_memory(tmp, sizes, rows)
     print(f"tracker benchmarks{' (quick)' if args.quick else ''}: {machine()}")
     print(f"median of {sizes.runs} alternating run(s) of {sizes.duration} s each")
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        row += [""] * (5 - len(row))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
