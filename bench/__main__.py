@@ -207,12 +207,12 @@ def wrk(url: str, duration: int, script: str | None = None,
     return Run(rps, p99, cpu)
 
 
-def cpu_cell(cpu: dict[str, float]) -> str:
+def cpu_cell(cpu: dict[str, float], per: str = "a request") -> str:
     """e.g. "web 45 + redis 26 + worker 18 + wrk 17 = 106 us CPU a request"."""
     if not cpu:
         return ""
     parts = " + ".join(f"{name} {us:.0f}" for name, us in cpu.items())
-    return f"{parts} = {sum(cpu.values()):.0f} us CPU a request"
+    return f"{parts} = {sum(cpu.values()):.0f} us CPU {per}"
 
 
 def lua_codes(path: Path, codes: list[str], preview_share: float = 0.0) -> str:
@@ -530,8 +530,7 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
              else "(run with the redirect benchmark for the ratio)")
     rows.append(["worker: clicks drained by one process (30 % previews, 1.5 a clicker)",
                  f"{rate:,.0f} clicks/s", "", ratio,
-                 cpu_cell({k: statistics.median(v) for k, v in cpu.items() if v})
-                 .replace("a request", "a click")])
+                 cpu_cell({k: statistics.median(v) for k, v in cpu.items() if v}, "a click")])
     bench_worker_mixed(tmp, sizes, rows)
 
 
