@@ -447,8 +447,8 @@ class Redirector:
         if entry is None:
             args = ("EVALSHA", Scripts.redirect_miss.sha, *self._miss_keys(code), now_ms,
                     self.maxlen, code, values)
-            self._submit(args, functools.partial(
-                self._missed, respond, metrics, started, code, click_id, head, args))
+            commit.submit_then(functools.partial(
+                self._missed, respond, metrics, started, code, click_id, head, args), *args)
             metrics.fast += 1
             return True
         click = [CLICK, values + US + entry[TAIL]]
@@ -456,19 +456,21 @@ class Redirector:
         prefix = entry[LOCATION_PREFIX]
         assert prefix is not None
         location = prefix + click_id.encode() + entry[LOCATION_SUFFIX]
-        fut = self._submit(("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click),
-                           functools.partial(self._acked, stream, click))
+        args = ("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
         if entry[WS] in self.fire_and_forget and self._room():
             # The workspace chose speed: answer now, the click meanwhile
             # (spooled if Redis fails, lost only if this process dies first).
             # (Not from inside the HTTP parser's callback: uvicorn arms the
             # keep-alive timer when a response completes.)
+            fut = self._submit(args, functools.partial(self._acked, stream, click))
             self._in_flight.add(fut)
             fut.get_loop().call_soon(self._answer, respond, metrics, started,
                                      _found(location), fut)
         else:
-            fut.add_done_callback(functools.partial(
-                self._answer, respond, metrics, started, _found(location)))
+            # The 302 goes out as Redis's reply is read (connected: checked above).
+            commit.submit_then(functools.partial(
+                self._stored, respond, metrics, started, _found(location), stream, click),
+                *args)
         metrics.fast += 1
         return True
 
@@ -506,34 +508,42 @@ class Redirector:
             # The recipient still lands on the shop; the click waits on disk.
             self._spool(stream, click)
 
+    def _stored(self, respond: Respond, metrics: WebMetrics, started: float, answer: Answer,
+                stream: str, click: list[str], reply: Any) -> None:
+        """Redis replied to a click's XADD (or the connection dropped): answer."""
+        if isinstance(reply, Exception):
+            # The recipient still lands on the shop; the click waits on disk.
+            self._spool(stream, click)
+        respond(*answer)
+        metrics.redirect(answer[0], time.perf_counter() - started)
+
     def _answer(self, respond: Respond, metrics: WebMetrics, started: float, answer: Answer,
                 _fut: asyncio.Future[Any]) -> None:
         respond(*answer)
         metrics.redirect(answer[0], time.perf_counter() - started)
 
     def _missed(self, respond: Respond, metrics: WebMetrics, started: float, code: str,
-                click_id: str, head: bool, args: tuple[Any, ...],
-                fut: asyncio.Future[Any]) -> None:
-        """The miss script replied: answer as __call__ does."""
-        exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
-        if exc is None:
+                click_id: str, head: bool, args: tuple[Any, ...], reply: Any) -> None:
+        """The miss script replied (or the connection dropped): answer as __call__ does."""
+        if not isinstance(reply, Exception):
             try:
-                answer = self._miss_answer(code, fut.result(), click_id, head)
+                answer = self._miss_answer(code, reply, click_id, head)
                 if _BAD_HEADER_VALUE.search(answer[1][0][1]):
                     raise ValueError("a control character in the Location")
             except Exception:  # as uvicorn answers an app that raised
                 log.exception("redirect of %s failed", code)
                 answer = _FAILED
-        elif (isinstance(exc, RespError) and "NOSCRIPT" in str(exc)
-              and args[0] == "EVALSHA" and isinstance(self.commit, FastRedis)
-              and self.commit.connected):
-            again = ("EVAL", Scripts.redirect_miss.source, *args[2:])
-            self._submit(again, functools.partial(
-                self._missed, respond, metrics, started, code, click_id, head, again))
-            return
         else:
-            answer = _unavailable(code, head, exc)
-        self._answer(respond, metrics, started, answer, fut)
+            if (isinstance(reply, RespError) and "NOSCRIPT" in str(reply)
+                    and args[0] == "EVALSHA" and isinstance(self.commit, FastRedis)):
+                again = ("EVAL", Scripts.redirect_miss.source, *args[2:])
+                if self.commit.submit_then(functools.partial(
+                        self._missed, respond, metrics, started, code, click_id, head, again),
+                        *again):
+                    return
+            answer = _unavailable(code, head, reply)
+        respond(*answer)
+        metrics.redirect(answer[0], time.perf_counter() - started)
 
     def _forgotten(self, task: asyncio.Future[Any], stream: str, click: list[str]) -> None:
         self._in_flight.discard(task)

@@ -253,6 +253,21 @@ def test_no_302_before_redis_has_taken_the_click(server: Server, cached: bool) -
     assert server.clicks()[-1].id == click_id(headers)
 
 
+def test_a_miss_after_redis_lost_its_scripts_still_redirects_on_the_fast_path(
+        server: Server) -> None:
+    # (as after a Redis restart: the miss script's EVALSHA gets NOSCRIPT, and
+    # the fast path sends the script itself from the reply's callback)
+    code = server.link()
+    before = server.fast()
+    server.r.script_flush()
+    with connect(server) as sock:
+        sock.sendall(get(code))
+        [(status, headers, _)], _ = read_responses(sock, 1)
+    assert status == 302
+    assert server.fast() == before + 1
+    assert server.clicks()[-1].id == click_id(headers)
+
+
 def test_fire_and_forget_answers_at_once_and_writes_the_click_after(server: Server) -> None:
     code = server.link(ff=True)
     httpx.get(f"{server.base}/{code}")  # cached: the mode applies to cached links
