@@ -190,7 +190,9 @@ class Worker:
             reply = await self.reader.call(*args)
         except RespError as exc:
             raise ResponseError(str(exc)) from None  # as redis-py would: the lane retries
-        return [(stream, [(entry_id, dict(zip(fields[::2], fields[1::2], strict=True))
+        # (a click is one field: its dict is made without zip's two slices)
+        return [(stream, [(entry_id, {fields[0]: fields[1]} if len(fields) == 2 else
+                           dict(zip(fields[::2], fields[1::2], strict=True))
                            if fields else None) for entry_id, fields in entries])
                 for stream, entries in reply or []]
 
@@ -220,10 +222,21 @@ class Worker:
             else:
                 await self._clicks(stream, entries)
             if ids:
-                await self.redis.xack(stream, CLICK_GROUP, *ids)
+                await self._ack(stream, ids)
         finally:
             self._busy -= busy
         self.stats.read += len(entries)
+
+    async def _ack(self, stream: str, ids: list[str]) -> None:
+        if self.fast is None:
+            await self.redis.xack(stream, CLICK_GROUP, *ids)
+            return
+        # The lean client: redis-py's XACK of a batch's ids cost the worker
+        # more CPU than reading them (wbench, 300-click batches: 1.4 us a click).
+        try:
+            await self.fast.call("XACK", stream, CLICK_GROUP, *ids)
+        except RespError as exc:
+            raise ResponseError(str(exc)) from None  # as redis-py would: the lane retries
 
     async def dead_letter(self, stream: str, entry_id: str, fields: dict[str, str] | None,
                           error: str) -> None:
