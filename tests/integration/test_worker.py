@@ -303,6 +303,29 @@ def test_worker_stops_on_signal_after_acking(
     assert report(client, auth)["clicks"] == 1
 
 
+def test_a_running_worker_does_not_collect_garbage_several_times_a_batch(
+        settings: Settings) -> None:
+    # A batch's few thousand objects die together at its end, by reference
+    # counting: the young generation's threshold stays above them.
+    import gc
+
+    before = gc.get_threshold()
+
+    async def run_then_stop(worker: Worker) -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    try:
+        with_worker(settings, run_then_stop)
+        assert gc.get_threshold()[0] >= 10 * settings.worker_batch
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
 def test_poison_entries_go_to_the_dead_letter_stream(
     client: TestClient, auth: dict[str, str], redis_url: str, prefix: str, r: redis.Redis
 ) -> None:
