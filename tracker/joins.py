@@ -156,11 +156,11 @@ class Joins:
         if not refs:
             return []
         k = self.keys
-        keys = [k.click_index(ws), k.join_version(ws), k.click_waits(ws)]
+        keys = [k.click_index(ws), k.join_version(ws), k.click_waits(ws),
+                *k.recipients_clicks_and_orders(ws, [ref.recipient for ref in refs])]
         args: list[Any] = []
         for ref in refs:
-            keys += [k.recipient_clicks(ws, ref.recipient), k.recipient_orders(ws, ref.recipient)]
-            args += [ref.click_id, ref.encode(), ref.ts, "1" if ref.recipient else "0"]
+            args += (ref.click_id, ref.encode(), ref.ts, "1" if ref.recipient else "0")
         async with self._lock(ws):  # it raises the join version: see _locks
             reply = await self._script(Scripts.join_clicks, keys, args)
         orders: set[str] = set()

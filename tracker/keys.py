@@ -221,6 +221,16 @@ class Keys:
     def recipient_orders(self, ws: str, recipient: str) -> str:
         return f"{self._join(ws)}:ro:{_esc(recipient)}"
 
+    def recipients_clicks_and_orders(self, ws: str, recipients: list[str]) -> list[str]:
+        """recipient_clicks and recipient_orders of each recipient, in turn (the
+        worker's click join asks for a batch's: the workspace escaped once)."""
+        join = self._join(ws)
+        out: list[str] = []
+        for recipient in recipients:
+            r = _esc(recipient)
+            out += (f"{join}:rc:{r}", f"{join}:ro:{r}")
+        return out
+
     def recipient_facts(self, ws: str, recipient: str) -> str:
         """Replies and opt-outs to re-attribute when the recipient gets a message."""
         return f"{self._join(ws)}:rf:{_esc(recipient)}"

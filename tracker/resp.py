@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -35,7 +35,7 @@ class RespError(Exception):
     """An error reply from Redis (the message is Redis's)."""
 
 
-def encode(args: tuple[Any, ...] | list[Any]) -> bytes:
+def encode(args: Sequence[Any]) -> bytes:
     """A command in RESP. hiredis packs it in C: about 3x faster than Python."""
     packed: bytes = hiredis.pack_command(tuple(args))
     return packed
@@ -203,7 +203,7 @@ class FastRedis:
             loop.call_soon(self._flush)
         return True
 
-    async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    async def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """A pipeline: every command in one write; replies (or RespError) in order."""
         if self._transport is None or self._transport.is_closing():
             await self._ensure()

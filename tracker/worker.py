@@ -100,12 +100,13 @@ def click_row(click: Click, client: Client) -> str:
             f'"browser":{q(client.browser)},"ip":{q(click.ip)}}}')
 
 
-def click_effect(keys: Keys, click: Click) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of apply_click for one click (pure)."""
+def click_effect(keys: Keys, click: Click) -> tuple[tuple[str, ...], list[str]]:
+    """KEYS and ARGV of apply_click for one click (pure). The KEYS are the same
+    tuple for every click of a campaign (the batch is grouped by it)."""
     client = classify(click.ua, click.method)
     row = click_row(click, client)
     return (
-        list(_click_keys(keys, click.ws, click.campaign)),
+        _click_keys(keys, click.ws, click.campaign),
         [click.id, row, client.kind, click.code, click.recipient,
          client.device, client.os, client.browser, str(click.ts // 3_600_000)],
     )
@@ -249,7 +250,7 @@ class Worker:
         }, maxlen=100_000, approximate=True)
 
     async def _clicks(self, stream: str, entries: Sequence[Entry]) -> None:
-        calls: list[tuple[list[str], list[str]]] = []
+        calls: list[tuple[tuple[str, ...], list[str]]] = []
         joins: dict[str, list[ClickRef]] = defaultdict(list)
         for entry_id, fields in entries:
             if not fields:
@@ -341,15 +342,18 @@ class Worker:
             return []  # unknown workspace, or a replayed delivery: never counted
         return await self.joins.event(event, cfg)
 
-    async def _apply(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
+    async def _apply(self, calls: Sequence[tuple[tuple[str, ...], list[str]]]) -> list[Any]:
         """Fold clicks: one script call per campaign in the batch (the script's own
         overhead was most of a click's cost in Redis); replies in `calls` order."""
         groups: dict[tuple[str, ...], list[int]] = {}
         for i, (keys, _) in enumerate(calls):
-            groups.setdefault(tuple(keys), []).append(i)
-        commands = [("EVALSHA", Scripts.apply_click.sha, len(keys), *keys,
-                     *(a for i in members for a in calls[i][1]))
-                    for keys, members in groups.items()]
+            groups.setdefault(keys, []).append(i)
+        commands: list[list[Any]] = []
+        for keys, members in groups.items():
+            command: list[Any] = ["EVALSHA", Scripts.apply_click.sha, len(keys), *keys]
+            for i in members:
+                command += calls[i][1]
+            commands.append(command)
         for attempt in (1, 2):
             replies: list[Any]
             if self.fast is not None:
