@@ -75,9 +75,16 @@ def consumer_name(settings: Settings) -> str:
     return settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
 
 
-@functools.lru_cache(maxsize=4096)
 def _click_keys(keys: Keys, ws: str, campaign: str) -> tuple[str, ...]:
-    """The keys a click of this campaign folds into (cached: a batch has few campaigns)."""
+    """The keys a click of this campaign folds into."""
+    return _campaign_keys(keys.prefix, keys.partitions, ws, campaign)
+
+
+# (cached: a batch has few campaigns; by the Keys' fields, which hash in C,
+# where a Keys object hashes and compares in generated Python, twice a click)
+@functools.lru_cache(maxsize=4096)
+def _campaign_keys(prefix: str, partitions: int, ws: str, campaign: str) -> tuple[str, ...]:
+    keys = Keys(prefix, partitions)
     return (
         keys.click_rows(ws, campaign),
         keys.aggregates(ws, campaign),
