@@ -52,6 +52,7 @@ MAX_DELIVERIES = 5
 # dead-letter stream, with its error.
 MAX_SOLO_ATTEMPTS = 3
 CONFIG_TTL = 5.0  # seconds a worker trusts its copy of a workspace's settings
+STATS_EVERY = 1.0  # seconds between a running worker's reports of its counters (/metrics)
 
 
 @dataclass
@@ -130,6 +131,7 @@ class Worker:
         self._last_reclaim = 0.0
         self._last_trim = time.monotonic()
         self._last_sweep = time.monotonic()
+        self._last_publish = 0.0
         url = settings.effective_redis_url
         self.fast: FastRedis | None = FastRedis(url) if resp_supported(url) else None
         # Reads block: they get their own connection, so a blocked read never
@@ -562,6 +564,8 @@ class Worker:
         # it, but poison is judged by failures alone (MAX_SOLO_ATTEMPTS), so
         # none of them is dead-lettered (the SIGKILL test).
         await asyncio.gather(*(self._lane(stop, i) for i in range(self.settings.worker_lanes)))
+        with contextlib.suppress(RedisError, OSError):
+            await self.publish_stats()  # (the last rounds' too)
         log.info("worker %s stopped: %s", self.consumer, self.stats)
 
     async def _lane(self, stop: asyncio.Event, lane: int = 0) -> None:
@@ -580,7 +584,11 @@ class Worker:
                     self._backlog.set()
                 else:
                     self._backlog.clear()
-                await self.publish_stats()
+                if time.monotonic() - self._last_publish >= STATS_EVERY:
+                    # (a round can be a few ms: publishing each cost the
+                    # worker a redis-py command a round)
+                    self._last_publish = time.monotonic()
+                    await self.publish_stats()
                 if 0 < n < self.settings.worker_batch and self.settings.worker_linger_ms:
                     # Keeping up: let the next clicks gather into a batch.
                     # Read as soon as they come, a busy redirect's clicks

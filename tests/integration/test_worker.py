@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -324,6 +325,40 @@ def test_a_running_worker_does_not_collect_garbage_several_times_a_batch(
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+def test_a_running_worker_reports_its_counters_once_a_second_and_when_it_stops(
+        settings: Settings, r: redis.Redis, prefix: str) -> None:
+    from dataclasses import replace
+
+    published: list[int] = []
+
+    async def run_then_stop(worker: Worker) -> None:
+        publish = worker.publish_stats
+
+        async def counted() -> None:
+            published.append(worker.stats.read)
+            await publish()
+
+        worker.publish_stats = counted  # type: ignore[method-assign]
+        stream = worker.keys.click_stream(0)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        for n in range(20):  # rounds of a few ms each, for about half a second
+            await worker.redis.xadd(stream, Click(  # type: ignore[arg-type]
+                "abc", int(time.time() * 1000), f"c{n}", "GET", PHONE, "", "", "", "w",
+                "stats", f"r{n}").entry())
+            await asyncio.sleep(0.025)
+        while worker.stats.read < 20:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    with_worker(replace(settings, worker_linger_ms=0, worker_block_ms=10), run_then_stop)
+    # at the first round, then at the stop (not once a round: there were about 20)
+    assert len(published) == 2 and published[-1] == 20
+    stats = json.loads(r.hget(Keys(prefix).worker_stats(), "w1") or "{}")
+    assert stats["read"] == 20
 
 
 def test_poison_entries_go_to_the_dead_letter_stream(
