@@ -142,8 +142,9 @@ local function incr(k, field, n)
   t[field] = (t[field] or 0) + (n or 1)
 end
 -- The names a click counts under, made once a batch for each device, OS,
--- browser and hour (a batch has few of each): every concatenation makes a new
--- string for Lua to hash, and they were a fifth of the fold's time.
+-- browser and hour (a batch has few of each): each concatenation makes a new
+-- string for Lua to hash and intern (measured, callgrind, a drain: Redis's
+-- instructions a click 129,800 before, 126,600 after).
 local classes = {device = {}, os = {}, browser = {}}
 local function class_names(class, value)
   local t = classes[class][value]
