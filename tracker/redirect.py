@@ -514,11 +514,10 @@ class Redirector:
         if isinstance(reply, Exception):
             # The recipient still lands on the shop; the click waits on disk.
             self._spool(stream, click)
-        respond(*answer)
-        metrics.redirect(answer[0], time.perf_counter() - started)
+        self._answer(respond, metrics, started, answer)
 
     def _answer(self, respond: Respond, metrics: WebMetrics, started: float, answer: Answer,
-                _fut: asyncio.Future[Any]) -> None:
+                _fut: asyncio.Future[Any] | None = None) -> None:
         respond(*answer)
         metrics.redirect(answer[0], time.perf_counter() - started)
 
@@ -542,8 +541,7 @@ class Redirector:
                         *again):
                     return
             answer = _unavailable(code, head, reply)
-        respond(*answer)
-        metrics.redirect(answer[0], time.perf_counter() - started)
+        self._answer(respond, metrics, started, answer)
 
     def _forgotten(self, task: asyncio.Future[Any], stream: str, click: list[str]) -> None:
         self._in_flight.discard(task)

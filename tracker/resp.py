@@ -239,11 +239,8 @@ class FastRedis:
                 continue
             fut = self._waiting.popleft()
             if not isinstance(fut, asyncio.Future):
-                try:
-                    fut(RespError(str(reply)) if isinstance(reply, hiredis.ReplyError)
-                        else reply)
-                except Exception:  # (the replies after it must still reach their callers)
-                    log.exception("a reply's callback failed")
+                _call(fut, RespError(str(reply)) if isinstance(reply, hiredis.ReplyError)
+                      else reply)
                 continue
             if fut.done():
                 continue
@@ -257,7 +254,9 @@ class FastRedis:
 
 
 def _call(then: Callable[[Any], None], reply: Any) -> None:
+    """A submit_then callback: what it raises is logged, so the replies (or
+    the loss of the connection) after it still reach their callers."""
     try:
         then(reply)
-    except Exception:  # (the others must still hear of the loss)
+    except Exception:
         log.exception("a reply's callback failed")
