@@ -611,6 +611,7 @@ def bench_links(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
 
 # -- 4. reports and 5. memory ---------------------------------------------------------------
 def bench_reports_and_memory(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
+    from tracker.clickfold import Batch
     from tracker.keys import Keys
     from tracker.models import Click
     from tracker.worker import click_effect
@@ -626,14 +627,15 @@ def bench_reports_and_memory(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> 
         for campaign, n in (("small", sizes.report_small), ("large", sizes.report_large)):
             svc.links(10, campaign=campaign)
             pipe = r.pipeline(transaction=False)
-            for i in range(n):
-                click = Click(code=f"code{i % 10}", ts=1_790_000_000_000 + i * 1000,
-                              id=f"{campaign}{i}", method="GET", ua=PHONE_UAS[i % 5], ref="",
-                              lang="", ip="", ws="bench", campaign=campaign,
-                              recipient=f"r{i % 10}")
-                k, a = click_effect(keys, click)
-                pipe.evalsha(sha, len(k), *k, *a)
-                if i % 10_000 == 9_999:
+            for start in range(0, n, 1000):  # folded as the worker does, in batches
+                effects = [click_effect(keys, Click(
+                    code=f"code{i % 10}", ts=1_790_000_000_000 + i * 1000, id=f"{campaign}{i}",
+                    method="GET", ua=PHONE_UAS[i % 5], ref="", lang="", ip="", ws="bench",
+                    campaign=campaign, recipient=f"r{i % 10}"))
+                    for i in range(start, min(n, start + 1000))]
+                k = effects[0][0]
+                pipe.evalsha(sha, len(k), *k, *Batch([a for _, a in effects]).argv())
+                if start % 10_000 == 9_000:
                     pipe.execute()
             pipe.execute()
 

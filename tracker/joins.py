@@ -156,20 +156,22 @@ class Joins:
         if not refs:
             return []
         k = self.keys
+        # (each recipient once: their history is written with one ZADD)
+        recipients = list(dict.fromkeys(ref.recipient for ref in refs if ref.recipient))
+        number = {recipient: j for j, recipient in enumerate(recipients, 1)}
         keys = [k.click_index(ws), k.join_version(ws), k.click_waits(ws),
-                *k.recipients_clicks_and_orders(ws, [ref.recipient for ref in refs])]
+                *k.recipients_clicks_and_orders(ws, recipients)]
         args: list[Any] = []
         for ref in refs:
-            args += (ref.click_id, ref.encode(), ref.ts, "1" if ref.recipient else "0")
+            args += (ref.click_id, ref.encode(), ref.ts, number.get(ref.recipient, 0))
         async with self._lock(ws):  # it raises the join version: see _locks
-            reply = await self._script(Scripts.join_clicks, keys, args)
+            with_orders, waiting = await self._script(Scripts.join_clicks, keys, args)
         orders: set[str] = set()
-        for ref, (has_orders, waiting) in zip(refs, reply, strict=True):
-            if int(has_orders):
-                members = await self.redis.smembers(k.recipient_orders(ws, ref.recipient))
-                orders |= {str(m) for m in members}
-            if waiting:
-                orders |= set(json.loads(waiting))
+        for j in with_orders:
+            members = await self.redis.smembers(k.recipient_orders(ws, recipients[int(j) - 1]))
+            orders |= {str(m) for m in members}
+        for waited in waiting[1::2]:
+            orders |= set(json.loads(waited))
         effects: list[Effect] = []
         for order_id in sorted(orders):
             effects += await self.order(ws, str(order_id), cfg)

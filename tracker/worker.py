@@ -28,6 +28,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from .attribution import ClickRef, OrderState, merge_order
+from .clickfold import Batch
 from .events import Event
 from .joins import Effect, Joins, apply_effects, pixel_purchase
 from .keys import CLICK_GROUP, Keys
@@ -352,19 +353,21 @@ class Worker:
             return []  # unknown workspace, or a replayed delivery: never counted
         return await self.joins.event(event, cfg)
 
-    async def _apply(self, calls: Sequence[tuple[tuple[str, ...], list[str]]]) -> list[Any]:
+    async def _apply(self, calls: Sequence[tuple[tuple[str, ...], list[str]]]) -> list[int]:
         """Fold clicks: one script call per campaign in the batch (the script's own
-        overhead was most of a click's cost in Redis); replies in `calls` order."""
+        overhead was most of a click's cost in Redis), its counters summed here
+        (clickfold.Batch); per click, in `calls` order, 1 if folded now, 0 if
+        folded before."""
         groups: dict[tuple[str, ...], list[int]] = {}
         for i, (keys, _) in enumerate(calls):
             groups.setdefault(keys, []).append(i)
-        commands: list[list[Any]] = []
-        for keys, members in groups.items():
-            command: list[Any] = ["EVALSHA", Scripts.apply_click.sha, len(keys), *keys]
-            for i in members:
-                command += calls[i][1]
-            commands.append(command)
-        for attempt in (1, 2):
+        batches = [(keys, members, Batch([calls[i][1] for i in members]))
+                   for keys, members in groups.items()]
+        todo = batches
+        loaded = False
+        while todo:
+            commands = [["EVALSHA", Scripts.apply_click.sha, len(keys), *keys, *batch.argv()]
+                        for keys, _, batch in todo]
             replies: list[Any]
             if self.fast is not None:
                 # The lean client: redis-py's packing cost more than the fold itself.
@@ -378,19 +381,28 @@ class Worker:
                 replies = await pipe.execute(raise_on_error=False)
                 failed = [x for x in replies if isinstance(x, Exception)]
                 missing = all(isinstance(x, NoScriptError) for x in failed)
-            if not failed:
-                out: list[Any] = [0] * len(calls)
-                for members, reply in zip(groups.values(), replies, strict=True):
-                    for i, r in zip(members, reply, strict=True):
-                        out[i] = r
-                return out
-            if attempt == 1 and missing:
+            if failed:
+                if loaded or not missing:
+                    raise failed[0]
                 # Redis lost its scripts (restart): load and run the batch again;
                 # the already-applied marker makes the rerun harmless.
                 await self.redis.script_load(Scripts.apply_click.source)
+                loaded = True
                 continue
-            raise failed[0]
-        raise AssertionError("unreachable")
+            # A script that found clicks folded before wrote nothing: the rest
+            # go again, summed without them (a redelivery; rare).
+            again = []
+            for (keys, members, batch), found in zip(todo, replies, strict=True):
+                if found:
+                    batch.drop([int(x) for x in found])
+                    if batch.positions:
+                        again.append((keys, members, batch))
+            todo = again
+        out = [0] * len(calls)
+        for _, members, batch in batches:
+            for i, result in zip(members, batch.results(), strict=True):
+                out[i] = result
+        return out
 
     async def reclaim(self) -> int:
         """Take over entries idle longer than the reclaim time (a dead consumer's);

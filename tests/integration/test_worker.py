@@ -180,6 +180,56 @@ def test_a_batch_folds_as_its_clicks_one_by_one(settings: Settings, r: redis.Red
         "xyz", "abc", "device=mobile", "os=Android", "browser=WhatsApp in-app"])
 
 
+def test_random_batches_fold_as_their_clicks_one_by_one(settings: Settings,
+                                                         r: redis.Redis) -> None:
+    """The worker sums a batch's counters and the script decides the rest
+    (clickfold.Batch): for batches of any mix (repeat clicks, clicks of
+    several links, devices and hours, anonymous and non-human ones, the same
+    entry twice in a batch, entries folded in an earlier batch), the stored
+    result must be what folding each click alone gives."""
+    import random
+
+    from tracker.worker import _click_keys, click_effect
+
+    uas = [PHONE, DESKTOP, PREVIEW, "python-requests/2.31"]
+
+    def scenario(seed: int) -> list[list[tuple[str, str, int, str, str]]]:
+        rng = random.Random(seed)
+        # an entry delivered again is the same entry: a pool of clicks, drawn with repeats
+        pool = [(f"c{i}", rng.choice(["r1", "r2", "r3", ""]), rng.randrange(6),
+                 rng.choice(uas), rng.choice(["abc", "xyz"])) for i in range(30)]
+        return [[rng.choice(pool) for _ in range(rng.randrange(1, 16))] for _ in range(4)]
+
+    def clicks(batch: list[tuple[str, str, int, str, str]], campaign: str) -> list[Click]:
+        return [_click(cid, campaign, who, at, ua, code) for cid, who, at, ua, code in batch]
+
+    seeds = range(25)
+
+    async def fold(worker: Worker) -> list[tuple[list[Any], list[Any]]]:
+        out = []
+        for seed in seeds:
+            batches = scenario(seed)
+            alone = [(await worker._apply([click_effect(worker.keys, c)]))[0]
+                     for batch in batches for c in clicks(batch, f"alone{seed}")]
+            together = [x for batch in batches
+                        for x in await worker._apply([click_effect(worker.keys, c)
+                                                      for c in clicks(batch, f"together{seed}")])]
+            out.append((alone, together))
+        return out
+
+    results = with_worker(settings, fold)
+    keys = Keys(settings.key_prefix)
+
+    def state(campaign: str) -> list[Any]:
+        return [r.hgetall(k) for k in _click_keys(keys, "w", campaign)]
+
+    for seed, (alone, together) in zip(seeds, results, strict=True):
+        assert alone == together, seed
+        assert state(f"alone{seed}") == state(f"together{seed}"), seed
+        assert sum(alone) == len({c[0] for batch in scenario(seed) for c in batch}), seed
+        assert r.hlen(keys.clicker_state("w", f"together{seed}")) > 0, seed
+
+
 def worker_effect(worker: Worker, fields: dict[str, str] | None) -> Any:
     from tracker.models import Click
     from tracker.worker import click_effect

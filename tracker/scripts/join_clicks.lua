@@ -4,11 +4,16 @@
 -- last-click attribution. Idempotent (HSET, ZADD). It raises the join
 -- version, so a concurrent attribution that read the old history runs again.
 -- KEYS[1]: click index, KEYS[2]: join version, KEYS[3]: orders waiting for a
--- click id, then per click: the recipient's click history (zset) and orders (set).
--- ARGV: per click: click id, encoded click, time, 1 if it has a recipient.
--- Returns per click {number of the recipient's orders, waiting orders or ''}.
--- The index and the waiting orders are written and read once per batch (a
--- redis.call costs more than the work of one field).
+-- click id, then per recipient of the batch: their click history (zset) and
+-- orders (set).
+-- ARGV: per click: click id, encoded click, time, and its recipient's number
+-- (1 for KEYS[4] and KEYS[5], 2 for the next two, ...; 0 for none).
+-- Returns {the numbers of the recipients who have orders, {position of a
+-- click, the orders waiting for it, ...}}: flat lists, as turning a nested
+-- reply into Redis's protocol cost more than the rest of a click's work.
+-- The index and the waiting orders are written and read once per batch, a
+-- history once per recipient (a redis.call costs more than the work of one
+-- field).
 local n = #ARGV / 4
 local pairs_, ids = {}, {}
 for i = 0, n - 1 do
@@ -17,25 +22,44 @@ for i = 0, n - 1 do
   pairs_[#pairs_ + 1] = ARGV[i * 4 + 2]
 end
 -- (unpack in slices: Lua's stack takes about 8,000 values)
-for at = 1, #pairs_, 1000 do
-  redis.call('HSET', KEYS[1], unpack(pairs_, at, math.min(at + 999, #pairs_)))
+local function write(cmd, key, list)
+  for at = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, at, math.min(at + 999, #list)))
+  end
 end
+write('HSET', KEYS[1], pairs_)
+-- (orders wait for a click only when they came first: nearly always none)
 local waiting = {}
-for at = 1, n, 1000 do
-  local got = redis.call('HMGET', KEYS[3], unpack(ids, at, math.min(at + 999, n)))
-  for j = 1, #got do
-    waiting[at + j - 1] = got[j]
+if redis.call('HLEN', KEYS[3]) > 0 then
+  for at = 1, n, 1000 do
+    local got = redis.call('HMGET', KEYS[3], unpack(ids, at, math.min(at + 999, n)))
+    for j = 1, #got do
+      if got[j] then
+        waiting[#waiting + 1] = at + j - 1
+        waiting[#waiting + 1] = got[j]
+      end
+    end
   end
 end
-local out = {}
+local histories = {}
 for i = 0, n - 1 do
-  local ts, has = ARGV[i * 4 + 3], ARGV[i * 4 + 4]
-  local orders = 0
-  if has == '1' then
-    redis.call('ZADD', KEYS[4 + i * 2], ts, ids[i + 1])
-    orders = redis.call('SCARD', KEYS[5 + i * 2])
+  local j = tonumber(ARGV[i * 4 + 4])
+  if j > 0 then
+    local h = histories[j]
+    if not h then
+      h = {}
+      histories[j] = h
+    end
+    h[#h + 1] = ARGV[i * 4 + 3]
+    h[#h + 1] = ids[i + 1]
   end
-  out[#out + 1] = {orders, waiting[i + 1] or ''}
+end
+local with_orders = {}
+for j = 1, (#KEYS - 3) / 2 do
+  write('ZADD', KEYS[2 + j * 2], histories[j])
+  if redis.call('SCARD', KEYS[3 + j * 2]) > 0 then
+    with_orders[#with_orders + 1] = j
+  end
 end
 redis.call('INCR', KEYS[2])
-return out
+return {with_orders, waiting}
