@@ -19,6 +19,7 @@ The sums assume every click counts, which is what happens nearly always.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 Click = Sequence[str]  # the nine values, as above
@@ -41,12 +42,13 @@ class Batch:
 
     def __init__(self, clicks: Sequence[Click]) -> None:
         self.clicks = clicks
-        self.positions: list[int] = []  # of the clicks in ARGV, in `clicks`
-        seen: set[str] = set()
-        for i, click in enumerate(clicks):
-            if click[0] not in seen:
-                seen.add(click[0])
-                self.positions.append(i)
+        # Of the clicks in ARGV, their places in `clicks`: each id's first.
+        self.positions: list[int] = list(range(len(clicks)))
+        if len({click[0] for click in clicks}) < len(clicks):
+            first: dict[str, int] = {}
+            for i, click in enumerate(clicks):
+                first.setdefault(click[0], i)
+            self.positions = list(first.values())
 
     def drop(self, found: Sequence[int]) -> None:
         """Leave out the clicks the script found folded already (1-based, as in ARGV)."""
@@ -55,51 +57,73 @@ class Batch:
 
     def argv(self) -> list[str]:
         clicks = self.clicks
-        totals: dict[str, int] = {}
-        links: dict[str, int] = {}
-        series: dict[str, int] = {}
         ids: list[str] = [str(len(self.positions))]
         # Clicks that count under the same fields are counted once: a link's
-        # repeat clicks, a campaign link's clickers on the same phone.
-        same: dict[tuple[str, str, bool, str, str, str, str], int] = {}
-        people: dict[str, tuple[dict[str, None], list[int]]] = {}
+        # repeat clicks, a campaign link's clickers on the same phone. (Each
+        # such group's first click is the only one that can bring a recipient
+        # a new token or an earlier hour, so the groups, in the order they
+        # first come, give the recipients' tokens and hours too.)
+        same: dict[tuple[str, str, str, str, str, str, str], int] = {}
         for i in self.positions:
             cid, row, kind, code, recipient, device, os_, browser, hour = clicks[i]
             ids += (cid, row)
-            key = (kind, code, recipient == "", device, os_, browser, hour)
+            key = (kind, code, recipient, device, os_, browser, hour)
             same[key] = same.get(key, 0) + 1
-            if kind == "human" and recipient:
-                person = people.get(recipient)
-                if person is None:
-                    person = people[recipient] = ({}, [])
-                tokens, hours = person
-                tokens[code] = None
-                tokens["device=" + device] = None
-                tokens["os=" + os_] = None
-                tokens["browser=" + browser] = None
-                h = int(hour)
-                if not hours or h < hours[-1]:
-                    hours.append(h)
-        for (kind, code, anonymous, device, os_, browser, hour), n in same.items():
-            if kind == "human":
-                for field in ("clicks", "device:" + device, "os:" + os_, "browser:" + browser):
-                    totals[field] = totals.get(field, 0) + n
-                for field in (code + ":clicks", f"device={device}:clicks",
-                              f"os={os_}:clicks", f"browser={browser}:clicks"):
-                    links[field] = links.get(field, 0) + n
-                field = "clicks:" + hour
-                series[field] = series.get(field, 0) + n
-                if anonymous:
-                    totals["anonymous_clicks"] = totals.get("anonymous_clicks", 0) + n
-                    field = "anonymous_clicks:" + hour
-                    series[field] = series.get(field, 0) + n
-            else:
-                for field in ("non_human_clicks", "non_human:" + kind):
-                    totals[field] = totals.get(field, 0) + n
-                field = code + ":non_human_clicks"
+        # Human clicks by device/OS/browser, by link and by hour; each name
+        # made once a batch for each (string building was most of the time).
+        by_class: dict[tuple[str, str, str], int] = {}
+        by_code: dict[str, int] = {}
+        by_hour: dict[str, int] = {}
+        anonymous: dict[str, int] = {}
+        non_human: dict[tuple[str, str, str], int] = {}
+        people: dict[str, tuple[dict[str, None], list[str]]] = {}
+        for (kind, code, recipient, device, os_, browser, hour), n in same.items():
+            if kind != "human":
+                key3 = (kind, code, hour)
+                non_human[key3] = non_human.get(key3, 0) + n
+                continue
+            cls = (device, os_, browser)
+            by_class[cls] = by_class.get(cls, 0) + n
+            by_code[code] = by_code.get(code, 0) + n
+            by_hour[hour] = by_hour.get(hour, 0) + n
+            if not recipient:
+                anonymous[hour] = anonymous.get(hour, 0) + n
+                continue
+            person = people.get(recipient)
+            if person is None:
+                person = people[recipient] = ({}, [hour])
+            elif int(hour) < int(person[1][-1]):
+                person[1].append(hour)
+            tokens = person[0]
+            tokens[code] = None
+            for token in _names(cls)[2]:
+                tokens[token] = None
+        totals: dict[str, int] = {}
+        links: dict[str, int] = {}
+        series: dict[str, int] = {}
+        if by_class:
+            totals["clicks"] = sum(by_class.values())
+        for cls, n in by_class.items():
+            fields, link_fields, _ = _names(cls)
+            for field in fields:
+                totals[field] = totals.get(field, 0) + n
+            for field in link_fields:
                 links[field] = links.get(field, 0) + n
-                for field in (f"non_human:{kind}:{hour}", "non_human_clicks:" + hour):
-                    series[field] = series.get(field, 0) + n
+        for code, n in by_code.items():
+            links[code + ":clicks"] = n
+        for hour, n in by_hour.items():
+            series["clicks:" + hour] = n
+        if anonymous:
+            totals["anonymous_clicks"] = sum(anonymous.values())
+        for hour, n in anonymous.items():
+            series["anonymous_clicks:" + hour] = n
+        for (kind, code, hour), n in non_human.items():
+            for field in ("non_human_clicks", "non_human:" + kind):
+                totals[field] = totals.get(field, 0) + n
+            field = code + ":non_human_clicks"
+            links[field] = links.get(field, 0) + n
+            for field in (f"non_human:{kind}:{hour}", "non_human_clicks:" + hour):
+                series[field] = series.get(field, 0) + n
         out = ids
         for counters in (totals, links, series):
             out.append(str(len(counters)))
@@ -107,8 +131,7 @@ class Batch:
                 out += (field, str(n))
         out.append(str(len(people)))
         for recipient, (tokens, hours) in people.items():
-            out += (recipient, "".join(t + "\n" for t in tokens),
-                    "".join(f"{h} " for h in hours))
+            out += (recipient, "\n".join(tokens) + "\n", " ".join(hours) + " ")
         return out
 
     def results(self) -> list[int]:
@@ -119,3 +142,15 @@ class Batch:
             out[i] = 1
         return out
 
+
+Names = tuple[tuple[str, str, str], tuple[str, str, str], tuple[str, str, str]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _names(cls: tuple[str, str, str]) -> Names:
+    """A device/OS/browser's fields in the totals and per-link counters, and its
+    tokens (a campaign's clicks come from a few of each)."""
+    device, os_, browser = cls
+    tokens = (f"device={device}", f"os={os_}", f"browser={browser}")
+    return ((f"device:{device}", f"os:{os_}", f"browser:{browser}"),
+            (f"{tokens[0]}:clicks", f"{tokens[1]}:clicks", f"{tokens[2]}:clicks"), tokens)
