@@ -282,9 +282,9 @@ def _names(fields: dict[Any, Any], recipient: str, idents: set[str]) -> bool:
     """Does a raw entry name the person: by id, or by a phone/email hash of theirs?"""
     if fields.get("recipient") == recipient:
         return True
-    click = fields.get(CLICK)
-    if click is not None:
-        return bool(str(click).rsplit(US, 1)[-1] == recipient)
+    if CLICK in fields:  # (each of the entry's clicks: models.click_field)
+        return any(str(value).rsplit(US, 1)[-1] == recipient
+                   for name, value in fields.items() if str(name).startswith(CLICK))
     data = fields.get("d")
     if not data or not str(data).startswith("{"):
         return False

@@ -41,7 +41,7 @@ from redis.exceptions import NoScriptError, RedisError
 from .clientip import anonymise, client_ip
 from .keys import Keys
 from .links import looks_like_code, redirect_parts
-from .models import CLICK, US, click_values
+from .models import CLICK, US, click_field, click_values
 from .prometheus import WebMetrics
 from .ratelimit import TokenBucket, unlimited
 from .resp import FastRedis, RespError
@@ -451,13 +451,14 @@ class Redirector:
                 self._missed, respond, metrics, started, code, click_id, head, args), *args)
             metrics.fast += 1
             return True
-        click = [CLICK, values + US + entry[TAIL]]
+        value = values + US + entry[TAIL]
+        click = [CLICK, value]
         stream = entry[STREAM]
         prefix = entry[LOCATION_PREFIX]
         assert prefix is not None
         location = prefix + click_id.encode() + entry[LOCATION_SUFFIX]
-        args = ("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
         if entry[WS] in self.fire_and_forget and self._room():
+            args = ("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
             # The workspace chose speed: answer now, the click meanwhile
             # (spooled if Redis fails, lost only if this process dies first).
             # (Not from inside the HTTP parser's callback: uvicorn arms the
@@ -467,10 +468,11 @@ class Redirector:
             fut.get_loop().call_soon(self._answer, respond, metrics, started,
                                      _found(location), fut)
         else:
-            # The 302 goes out as Redis's reply is read (connected: checked above).
-            commit.submit_then(functools.partial(
+            # The 302 goes out as Redis's reply is read (connected: checked above),
+            # the tick's clicks to this stream in one entry (models.CLICK).
+            commit.submit_entry(functools.partial(
                 self._stored, respond, metrics, started, _found(location), stream, click),
-                *args)
+                stream, self.maxlen, click_field, value)
         metrics.fast += 1
         return True
 

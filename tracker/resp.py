@@ -17,6 +17,7 @@ command in flight, and the next command reconnects.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -29,6 +30,7 @@ import hiredis
 log = logging.getLogger("tracker.resp")
 
 TIMEOUT = 2.0  # seconds a command may wait for its reply before the connection is dropped
+MAX_FIELDS = 500  # values of one stream entry written by submit_entry
 
 
 class RespError(Exception):
@@ -77,6 +79,10 @@ class FastRedis:
         # Per command in flight, in order: its future, or the callback of submit_then.
         self._waiting: deque[asyncio.Future[Any] | Callable[[Any], None]] = deque()
         self._out: list[bytes] = []
+        # submit_entry's values of this tick: per stream, the entry filling up
+        # (its callbacks and its field/value pairs), and every entry in order.
+        self._entries: dict[str, tuple[list[Callable[[Any], None]], list[str]]] = {}
+        self._groups: list[tuple[str, str, tuple[list[Callable[[Any], None]], list[str]]]] = []
         self._flush_scheduled = False
         self._connecting: asyncio.Future[None] | None = None
         self._last_reply = time.monotonic()
@@ -146,11 +152,15 @@ class FastRedis:
             self._watchdog = None
         self._out.clear()
         waiting, self._waiting = self._waiting, deque()
+        groups, self._groups = self._groups, []
+        self._entries.clear()
         for fut in waiting:
             if not isinstance(fut, asyncio.Future):
                 _call(fut, ConnectionError(str(exc)))
             elif not fut.done():
                 fut.set_exception(ConnectionError(str(exc)))
+        for _, _, (thens, _) in groups:  # (queued, not yet written)
+            _fan_out(thens, ConnectionError(str(exc)))
 
     # -- commands --------------------------------------------------------------------
     async def call(self, *args: Any) -> Any:
@@ -203,6 +213,33 @@ class FastRedis:
             loop.call_soon(self._flush)
         return True
 
+    def submit_entry(self, then: Callable[[Any], None], stream: str, maxlen: str,
+                     field: Callable[[int], str], value: str) -> bool:
+        """Queue a value for a stream: the values queued for one stream in one
+        event-loop tick go to Redis as one entry (at most MAX_FIELDS of them),
+        in the fields field(0), field(1), ... (one XADD with MAXLEN ~ maxlen),
+        and each `then` gets that XADD's reply, as submit_then's would. Redis's
+        work an entry (the XADD; a consumer group's delivery, its pending
+        entry, the acknowledgement) is then shared by the tick's values: the
+        redirect's fast path, about 25 clicks a tick when busy. False when not
+        connected, having queued nothing."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return False
+        group = self._entries.get(stream)
+        if group is None or len(group[0]) >= MAX_FIELDS:
+            group = self._entries[stream] = ([], [])
+            self._groups.append((stream, maxlen, group))
+        thens, fields = group
+        fields += (field(len(thens)), value)
+        thens.append(then)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = self._loop
+            assert loop is not None  # set with the transport
+            loop.call_soon(self._flush)
+        return True
+
     async def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """A pipeline: every command in one write; replies (or RespError) in order."""
         if self._transport is None or self._transport.is_closing():
@@ -223,6 +260,13 @@ class FastRedis:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._groups:
+            # (queued after the tick's other commands, their replies after theirs)
+            for stream, maxlen, (thens, fields) in self._groups:
+                self._waiting.append(functools.partial(_fan_out, thens))
+                self._out.append(encode(("XADD", stream, "MAXLEN", "~", maxlen, "*", *fields)))
+            self._groups.clear()
+            self._entries.clear()
         if self._out and self._transport is not None:
             data = b"".join(self._out)
             self._out.clear()
@@ -251,6 +295,12 @@ class FastRedis:
 
     async def aclose(self) -> None:
         self._lost(ConnectionError("client closed"))
+
+
+def _fan_out(thens: list[Callable[[Any], None]], reply: Any) -> None:
+    """One XADD's reply to each value's callback (submit_entry)."""
+    for then in thens:
+        _call(then, reply)
 
 
 def _call(then: Callable[[Any], None], reply: Any) -> None:

@@ -65,8 +65,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKER_SPOOL_MAX_BYTES", "1073741824", "Bound of each web process's spool; past "
         "it, clicks made during an outage are dropped and counted."),
     Var("TRACKER_STREAM_MAXLEN", "10000000",
-        "Last-resort bound of each stream (XADD MAXLEN ~): it can drop unread entries, "
-        "so keep it far above any backlog. Workers trim read entries themselves."),
+        "Last-resort bound of each stream (XADD MAXLEN ~), in entries (one holds the "
+        "clicks a web process takes in one event-loop tick: one to a few dozen): it can "
+        "drop unread entries, so keep it far above any backlog. Workers trim read entries "
+        "themselves."),
     Var("TRACKER_STREAM_RETENTION_DAYS", "7", "Days that read stream entries are kept "
         "before workers trim them (never unread ones). Folded rows and aggregates stay."),
     Var("TRACKER_TRUSTED_PROXIES", "",

@@ -32,7 +32,7 @@ from .clickfold import Batch
 from .events import Event
 from .joins import Effect, Joins, apply_effects, pixel_purchase
 from .keys import CLICK_GROUP, Keys
-from .models import Click
+from .models import Click, entry_clicks
 from .resp import FastRedis, RespError
 from .resp import supported as resp_supported
 from .settings import Settings
@@ -266,18 +266,29 @@ class Worker:
         for entry_id, fields in entries:
             if not fields:
                 continue  # trimmed or deleted before we got to it: nothing to fold
-            try:
-                click = Click.from_entry(fields)
-                keys, args = click_effect(self.keys, click)
-            except (KeyError, ValueError) as exc:
-                self.stats.invalid += 1
-                await self.dead_letter(stream, entry_id, fields, f"invalid click: {exc!r}")
-                continue
-            calls.append((keys, args))
-            if args[2] == "human":
-                joins[click.ws].append(ClickRef(click.id, click.campaign, click.recipient,
-                                                click.code, click.ts, True,
-                                                (args[5], args[6], args[7])))
+            for one in entry_clicks(fields) if len(fields) > 1 else (fields,):
+                try:
+                    click = Click.from_entry(one)
+                    keys, args = click_effect(self.keys, click)
+                except (KeyError, ValueError) as exc:
+                    self.stats.invalid += 1
+                    await self.dead_letter(stream, entry_id, dict(one), f"invalid click: {exc!r}")
+                    continue
+                calls.append((keys, args))
+                if args[2] == "human":
+                    joins[click.ws].append(ClickRef(click.id, click.campaign, click.recipient,
+                                                    click.code, click.ts, True,
+                                                    (args[5], args[6], args[7])))
+            if len(calls) >= self.settings.worker_batch:
+                # Entries of many clicks each (the redirect's ticks): fold a
+                # batch's worth at a time, so no script holds Redis (and the
+                # redirects' writes behind it) for longer than a batch's.
+                await self._fold(calls, joins)
+                calls, joins = [], defaultdict(list)
+        await self._fold(calls, joins)
+
+    async def _fold(self, calls: Sequence[tuple[tuple[str, ...], list[str]]],
+                    joins: dict[str, list[ClickRef]]) -> None:
         if calls:
             results = await self._apply(calls)
             for res in results:

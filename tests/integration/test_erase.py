@@ -91,3 +91,29 @@ def test_erase_from_the_command_line(client: TestClient, auth: dict[str, str],
                               "TRACKER_KEY_PREFIX": prefix},
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["recipient_pseudonym"].startswith("erased:")
+
+
+def test_erase_drops_an_entry_of_many_clicks_that_names_the_person(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    """The redirect writes a tick's clicks as one entry (models.click_field):
+    one naming the person goes, whichever of its clicks names them (the
+    others' clicks are folded: their rows and numbers stay)."""
+    import time
+
+    from tracker.models import CLICK, Click, click_field
+
+    scenario(client, auth)
+    stream = Keys(prefix).click_stream(0)
+    now = int(time.time() * 1000)
+    for who in (["cust-stays", WHO], ["cust-stays", "cust-stays"]):
+        r.xadd(stream, {click_field(i): Click("abc", now, f"x{i}{who[1]}", "GET", PHONE_UA, "",
+                                              "", "", "acme", "bf", w).entry()[CLICK]
+                        for i, w in enumerate(who)})
+    drain_worker(settings)
+    before = report(client, auth)
+    assert client.delete(f"/api/v1/recipients/{WHO}", headers=auth).status_code == 200
+    left = r.xrange(stream)
+    assert not any(WHO in json.dumps(fields) for _, fields in left)
+    assert any(len(fields) == 2 for _, fields in left)  # the entry naming only others
+    assert report(client, auth) == before

@@ -27,7 +27,7 @@ from tests.conftest import make_settings
 from tracker import fastpath
 from tracker.embedded import free_port
 from tracker.keys import Keys
-from tracker.models import Click
+from tracker.models import Click, click_field, entry_clicks
 from tracker.store import Store
 from tracker.store import connect as connect_redis
 
@@ -63,7 +63,9 @@ class Server:
         return int(m.group(1))
 
     def clicks(self) -> list[Click]:
-        return [Click.from_entry(f) for _, f in self.r.xrange(Keys(self.prefix).click_stream(0))]
+        # (a tick's clicks share an entry: models.click_field)
+        return [Click.from_entry(c) for _, f in self.r.xrange(Keys(self.prefix).click_stream(0))
+                for c in entry_clicks(f)]
 
 
 def workspaces(redis_url: str, prefix: str) -> tuple[str, str]:
@@ -234,6 +236,35 @@ def test_each_click_is_in_redis_before_its_302(server: Server) -> None:
             assert (last.code, last.ua, last.ref, last.method) == (code, PHONE,
                                                                     "https://wa.me/", "GET")
             assert (last.ws, last.campaign) == ("acme", "bf") and last.recipient
+
+
+def test_concurrent_redirects_share_a_stream_entry(server: Server) -> None:
+    """The clicks of one event-loop tick go to Redis as one entry (one XADD):
+    each 302 still comes after its click is in Redis, once."""
+    code = server.link()
+    httpx.get(f"{server.base}/{code}")  # cached from here on
+    stream = Keys(server.prefix).click_stream(0)
+    ids: list[str] = []
+    for _ in range(5):  # (requests that arrive together share a tick: nearly always)
+        socks = [connect(server) for _ in range(30)]
+        try:
+            for sock in socks:
+                sock.sendall(get(code))
+            for sock in socks:
+                [(status, headers, _)], _ = read_responses(sock, 1)
+                assert status == 302
+                ids.append(click_id(headers))
+        finally:
+            for sock in socks:
+                sock.close()
+        if any(len(fields) > 1 for _, fields in server.r.xrange(stream)):
+            break
+    entries = server.r.xrange(stream)
+    assert any(len(fields) > 1 for _, fields in entries), "no entry held two clicks"
+    assert all(name == click_field(i) for _, fields in entries
+               for i, name in enumerate(fields))
+    stored = [c.id for c in server.clicks()]
+    assert len(stored) == len(set(stored)) and set(ids) <= set(stored)
 
 
 @pytest.mark.parametrize("cached", [True, False])

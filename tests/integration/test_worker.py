@@ -330,6 +330,70 @@ def test_clicks_of_the_older_layout_still_count(
     assert len(old) == 1 and Click.from_entry(old[0]).id == "old1"
 
 
+def test_an_entry_of_many_clicks_folds_each_and_sets_aside_only_a_bad_one(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    """The redirect writes a tick's clicks as one entry (models.click_field):
+    each is folded, once, and one the worker cannot read goes to the dead
+    letters alone."""
+    from tracker.models import CLICK, click_field
+
+    a, b = links(client, auth, ["a", "b"])
+    stream = Keys(prefix).click_stream(0)
+    now = int(time.time() * 1000)
+
+    def value(cid: str, code: str, who: str, ua: str = PHONE) -> str:
+        return Click(code, now, cid, "GET", ua, "", "", "", "acme", "bf", who).entry()[CLICK]
+
+    values = [value("p1", a, "a"), value("p2", a, "a", PREVIEW), "not a click",
+              value("p3", b, "b", DESKTOP)]
+    r.xadd(stream, {click_field(i): v for i, v in enumerate(values)})
+    r.xadd(stream, {CLICK: value("p4", b, "b")})
+    assert with_worker(settings, _stats) == (2, 4, 1)
+    rep = report(client, auth)
+    assert (rep["clicks"], rep["non_human_clicks"], rep["unique_clickers"]) == (3, 1, 2)
+    [(_, dead)] = r.xrange(Keys(prefix).dead_letters())
+    assert json.loads(dead["fields"]) == {CLICK: "not a click"}
+    # delivered again (a crash before the XACK): nothing counts twice
+    r.execute_command("XGROUP", "SETID", stream, CLICK_GROUP, "0")
+    with_worker(settings, drain)
+    assert report(client, auth)["clicks"] == 3
+
+
+def test_entries_of_many_clicks_are_folded_a_batch_of_clicks_at_a_time(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    """However many clicks a read brings, no fold script gets more than about
+    TRACKER_WORKER_BATCH of them: a script holds Redis, and the redirects'
+    writes wait behind it."""
+    from dataclasses import replace
+
+    from tracker.models import CLICK, click_field
+
+    [a] = links(client, auth, ["a"])
+    stream = Keys(prefix).click_stream(0)
+    now = int(time.time() * 1000)
+    for e in range(6):
+        r.xadd(stream, {click_field(i): Click(a, now, f"e{e}c{i}", "GET", PHONE, "", "", "",
+                                              "acme", "bf", "a").entry()[CLICK]
+                        for i in range(7)})
+    sizes: list[int] = []
+
+    async def fold(worker: Worker) -> None:
+        apply = worker._apply
+
+        async def spy(calls: Sequence[tuple[tuple[str, ...], list[str]]]) -> list[int]:
+            sizes.append(len(calls))
+            return await apply(calls)
+
+        worker._apply = spy  # type: ignore[method-assign]
+        await drain(worker)
+
+    with_worker(replace(settings, worker_batch=10), fold)
+    assert sum(sizes) == 42 and max(sizes) <= 10 + 6
+    assert report(client, auth)["clicks"] == 42
+
+
 async def _stats(worker: Worker) -> tuple[int, int, int]:
     await drain(worker)
     return worker.stats.read, worker.stats.applied, worker.stats.invalid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.models import CLICK, CLICK_FIELDS, US, Click, click_values
+from tracker.models import CLICK, CLICK_FIELDS, US, Click, click_field, click_values, entry_clicks
 
 UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15"
 
@@ -49,3 +49,15 @@ def test_a_unit_separator_in_a_header_cannot_shift_the_values() -> None:
     assert (click.ua, click.ref, click.lang) == ("evil ua", " ", "de")
     assert (click.ws, click.campaign, click.recipient) == ("acme", "bf24", "r1")
     assert click_values("a", "b") == f"a{US}b"
+
+
+def test_an_entry_of_several_clicks_gives_each() -> None:
+    clicks = [Click("AbCdEfGh", 1_763_880_000_123 + i, f"AAAAAAAAAAA{i}", "GET", UA, "", "",
+                    "10.1.2.0", "acme", "bf24", f"r{i}") for i in range(3)]
+    entry = {click_field(i): c.entry()[CLICK] for i, c in enumerate(clicks)}
+    assert list(entry) == ["click", "click2", "click3"]
+    assert [Click.from_entry(f) for f in entry_clicks(entry)] == clicks
+    one = clicks[0].entry()
+    assert entry_clicks(one) == [one]
+    older = {"code": "AbCdEfGh", "ts": "1", "id": "x", "ws": "acme", "campaign": "bf"}
+    assert entry_clicks(older) == [older]
