@@ -222,21 +222,24 @@ class Worker:
         self._turn = (self._turn + 1) % n
         return await self._read(pairs[self._turn], max(1, block_ms // n))
 
-    async def process(self, stream: str, entries: Sequence[Entry]) -> None:
-        """Fold a batch of entries, then acknowledge them all."""
+    async def process(self, stream: str, entries: Sequence[Entry]) -> int:
+        """Fold a batch of entries, then acknowledge them all. Returns how many
+        clicks and events they held (an entry can hold several clicks)."""
         ids = [entry_id for entry_id, _ in entries]
         busy = {(stream, i) for i in ids}
         self._busy |= busy  # this process's lanes never reclaim them meanwhile
         try:
             if stream.endswith(":events"):
                 await self._events(stream, entries)
+                held = len(entries)
             else:
-                await self._clicks(stream, entries)
+                held = await self._clicks(stream, entries)
             if ids:
                 await self._ack(stream, ids)
         finally:
             self._busy -= busy
         self.stats.read += len(entries)
+        return held
 
     async def _ack(self, stream: str, ids: list[str]) -> None:
         if self.fast is None:
@@ -260,13 +263,18 @@ class Worker:
             "fields": json.dumps(fields or {})[:100_000], "consumer": self.consumer,
         }, maxlen=100_000, approximate=True)
 
-    async def _clicks(self, stream: str, entries: Sequence[Entry]) -> None:
+    async def _clicks(self, stream: str, entries: Sequence[Entry]) -> int:
+        """Fold the entries' clicks; returns how many they held."""
         calls: list[tuple[tuple[str, ...], list[str]]] = []
         joins: dict[str, list[ClickRef]] = defaultdict(list)
+        held = 0
         for entry_id, fields in entries:
             if not fields:
+                held += 1
                 continue  # trimmed or deleted before we got to it: nothing to fold
-            for one in entry_clicks(fields) if len(fields) > 1 else (fields,):
+            clicks = entry_clicks(fields) if len(fields) > 1 else (fields,)
+            held += len(clicks)
+            for one in clicks:
                 try:
                     click = Click.from_entry(one)
                     keys, args = click_effect(self.keys, click)
@@ -286,6 +294,7 @@ class Worker:
                 await self._fold(calls, joins)
                 calls, joins = [], defaultdict(list)
         await self._fold(calls, joins)
+        return held
 
     async def _fold(self, calls: Sequence[tuple[tuple[str, ...], list[str]]],
                     joins: dict[str, list[ClickRef]]) -> None:
@@ -540,7 +549,9 @@ class Worker:
         return removed
 
     async def run_once(self, block_ms: int | None = None) -> int:
-        """One read-process-ack round (and a reclaim when due). Returns entries read."""
+        """One read-process-ack round (and a reclaim when due). Returns how many
+        clicks and events the entries it read held: the lanes' measure of a
+        backlog (an entry of the redirect's can hold a few dozen clicks)."""
         now = time.monotonic()
         if now - self._last_reclaim >= self.settings.reclaim_idle_ms / 2000:
             self._last_reclaim = now
@@ -553,8 +564,7 @@ class Worker:
             await self.sweep_rows()
         n = 0
         for stream, entries in await self.read(block_ms):
-            await self.process(stream, entries)
-            n += len(entries)
+            n += await self.process(stream, entries)
         return n
 
     async def publish_stats(self) -> None:
