@@ -127,10 +127,11 @@ class Click(NamedTuple):
         """Raises KeyError or ValueError on an entry we did not write."""
         packed = fields.get(CLICK)
         if packed is not None:
-            v = packed.split(US)
+            v: list[Any] = packed.split(US)
             if len(v) != len(CLICK_FIELDS):
                 raise ValueError(f"a click has {len(CLICK_FIELDS)} values, this one {len(v)}")
-            return cls(v[0], int(v[1]), v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10])
+            v[1] = int(v[1])
+            return cls._make(v)  # (tuple.__new__: the generated __new__ is Python)
         return cls(
             code=fields["code"],
             ts=int(fields["ts"]),
