@@ -383,11 +383,13 @@ def alternate(runs: int, fns: dict[str, Callable[[], Run]]) -> dict[str, Run]:
 
 
 # -- 1. redirect throughput -----------------------------------------------------------------
-def bench_redirect(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> float:
+def bench_redirect(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> tuple[float, float]:
+    """The best rate, and how many clicks an entry held in its round."""
     return max(_redirect_round(tmp, sizes, rows, workers) for workers in (1, 2))
 
 
-def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int) -> float:
+def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
+                    workers: int) -> tuple[float, float]:
     bport, sport = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # A proxy on this host, as behind a load balancer: the web believes the
@@ -450,6 +452,13 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
         r = svc.redis_cli()
         # (a web process writes the clicks of one event-loop tick as one entry)
         entries = sum(r.xlen(k) for k in r.scan_iter(match="trk:*:clicks"))
+        # How many clicks an entry held in these runs (what the worker
+        # counted: its counters are published when it stops), for the worker
+        # benchmark to write its clicks as the redirect did.
+        svc.wait_drained()
+        svc.stop_worker()
+        counted = [json.loads(v) for v in r.hgetall("trk:workers").values()]
+        clicks = sum(c["applied"] + c["duplicates"] + c["invalid"] for c in counted)
         r.close()
     s_rps, b_rps = res["starlette"].rps, res["bare"].rps
     plural = "s" if workers > 1 else ""
@@ -458,9 +467,10 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
                      f"{run.rps:,.0f} req/s", f"p99 {run.p99:.1f} ms",
                      f"{run.rps / s_rps:.2f}x starlette, {run.rps / b_rps:.2f}x bare",
                      cpu_cell(run.cpu)])
-    rows.append([f"  (click-stream entries after the {workers}-worker runs)",
-                 f"{entries:,}", "a tick's clicks each",
-                 "each 302 acknowledged by Redis first, but fire-and-forget's"])
+    rows.append([f"  (clicks and click-stream entries after the {workers}-worker runs)",
+                 f"{clicks:,}", f"{entries:,} entries",
+                 "each 302 acknowledged by Redis first, but fire-and-forget's; a web "
+                 "process writes the clicks of an event-loop tick as one entry"])
     worst = max((max(lag.samples, default=0) for lag in lags), default=0)
     last = max((lag.samples[-1] for lag in lags if lag.samples), default=0)
     rows.append(["  (worker lag while tracker ran flat out)", f"max {worst:,} ms",
@@ -478,16 +488,28 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]], workers: int
                      f"web {min(workers, cores) * per_core:,.0f} us",
                      f"tracker spent: all {sum(cpu.values()):,.0f} us, web {cpu['web']:,.0f} us",
                      ""])
-    return float(res["tracker"].rps)
+    return float(res["tracker"].rps), clicks / max(1, entries)
 
 
 # -- 2. worker throughput ---------------------------------------------------------------------
-def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float) -> None:
+def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
+                 per_entry: float) -> None:
+    """Drains of clicks written as the redirect wrote them in this run (its
+    clicks an entry), and of one click an entry (a trickle, the miss path)."""
+    for pack in sorted({1, max(1, round(per_entry))}, reverse=True):
+        _drain(tmp, sizes, rows, redirect_rps, pack)
+    bench_worker_mixed(tmp, sizes, rows)
+
+
+def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
+           pack: int) -> None:
     # Clicks as the redirect writes them for a campaign: each carries its
     # link's recipient, and each recipient clicks about 1.5 times, so about
     # half the clicks are a recipient's first (whose fold costs Redis about
-    # twice a repeat's: new set members, a new history). Each run has its own
-    # recipients, so the runs measure the same mix.
+    # twice a repeat's: new set members, a new history), `pack` clicks an
+    # entry. Each run has its own recipients, so the runs measure the same mix.
+    from tracker.models import CLICK, click_field
+
     per_run = int(sizes.worker_clicks / CLICKS_PER_CLICKER)
     with Service(tmp, 1) as svc:
         codes = svc.links(per_run * sizes.runs)
@@ -501,11 +523,16 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
         for run in range(sizes.runs):
             now = int(time.time() * 1000)
             pipe = r.pipeline(transaction=False)
+            entry: dict[str, str] = {}
             for i in range(sizes.worker_clicks):
                 ua = PREVIEW_UA if rng.random() < 0.3 else rng.choice(PHONE_UAS)
                 n = run * per_run + rng.randrange(per_run)
-                pipe.xadd(stream, Click(codes[n], now, f"c{run}-{i}", "GET", ua, "", "", "",
-                                        "bench", "bench", f"r{n}").entry())
+                entry[click_field(len(entry))] = Click(
+                    codes[n], now, f"c{run}-{i}", "GET", ua, "", "", "", "bench", "bench",
+                    f"r{n}").entry()[CLICK]
+                if len(entry) == pack or i == sizes.worker_clicks - 1:
+                    pipe.xadd(stream, entry)
+                    entry = {}
                 if i % 5000 == 4999:
                     pipe.execute()
             pipe.execute()
@@ -529,10 +556,9 @@ def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: f
         r.close()
     ratio = (f"{rate / redirect_rps:.2f}x the redirect's best rate" if redirect_rps
              else "(run with the redirect benchmark for the ratio)")
-    rows.append(["worker: clicks drained by one process (30 % previews, 1.5 a clicker)",
-                 f"{rate:,.0f} clicks/s", "", ratio,
+    rows.append([f"worker: clicks drained by one process (30 % previews, 1.5 a clicker, "
+                 f"{pack} an entry)", f"{rate:,.0f} clicks/s", "", ratio,
                  cpu_cell({k: statistics.median(v) for k, v in cpu.items() if v}, "a click")])
-    bench_worker_mixed(tmp, sizes, rows)
 
 
 def bench_worker_mixed(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
@@ -714,16 +740,16 @@ def main() -> int:
     REDIS_SERVER = args.redis_server
     sizes = QUICK if args.quick else FULL
     rows: list[list[str]] = []
-    redirect_rps = 0.0
+    redirect_rps, per_entry = 0.0, 1.0
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.only in (None, "redirect"):
             if ensure_wrk():
-                redirect_rps = bench_redirect(tmp, sizes, rows)
+                redirect_rps, per_entry = bench_redirect(tmp, sizes, rows)
             else:
                 rows.append(["redirect", "skipped", "", "wrk is missing: apt-get install wrk"])
         if args.only in (None, "worker"):
-            bench_worker(tmp, sizes, rows, redirect_rps)
+            bench_worker(tmp, sizes, rows, redirect_rps, per_entry)
         if args.only in (None, "links"):
             bench_links(tmp, sizes, rows)
         if args.only in (None, "reports"):
