@@ -495,14 +495,14 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
 def bench_worker(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
                  per_entry: float) -> None:
     """Drains of clicks written as the redirect wrote them in this run (its
-    clicks an entry), and of one click an entry (a trickle, the miss path)."""
-    for pack in sorted({1, max(1, round(per_entry))}, reverse=True):
-        _drain(tmp, sizes, rows, redirect_rps, pack)
+    clicks an entry), and of one click an entry (a trickle, the miss path),
+    alternating."""
+    _drain(tmp, sizes, rows, redirect_rps, sorted({1, max(1, round(per_entry))}, reverse=True))
     bench_worker_mixed(tmp, sizes, rows)
 
 
 def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
-           pack: int) -> None:
+           packs: list[int]) -> None:
     # Clicks as the redirect writes them for a campaign: each carries its
     # link's recipient, and each recipient clicks about 1.5 times, so about
     # half the clicks are a recipient's first (whose fold costs Redis about
@@ -511,16 +511,19 @@ def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
     from tracker.models import CLICK, click_field
 
     per_run = int(sizes.worker_clicks / CLICKS_PER_CLICKER)
+    rates: dict[int, list[float]] = {pack: [] for pack in packs}
+    cpu: dict[int, dict[str, list[float]]] = {pack: {"worker": [], "redis": []}
+                                              for pack in packs}
     with Service(tmp, 1) as svc:
-        codes = svc.links(per_run * sizes.runs)
+        codes = svc.links(per_run * sizes.runs * len(packs))
         r = svc.redis_cli()
         rng = random.Random(1)
         stream = "trk:{p0}:clicks"
-        rates = []
-        cpu: dict[str, list[float]] = {"worker": [], "redis": []}
-        # The median of `runs` drains, each of new clicks (this VM's speed
-        # drifts between minutes, as the redirect's runs do).
-        for run in range(sizes.runs):
+        # The median of `runs` drains of each packing, alternating, each of
+        # new clicks (this VM's speed drifts between minutes, as the
+        # redirect's runs do).
+        for run in range(sizes.runs * len(packs)):
+            pack = packs[run % len(packs)]
             now = int(time.time() * 1000)
             pipe = r.pipeline(transaction=False)
             entry: dict[str, str] = {}
@@ -546,19 +549,21 @@ def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
             pids = {"worker": [svc.worker.pid], "redis": [svc.redis.process.pid]}
             before = {name: cpu_seconds(p) for name, p in pids.items()}
             svc.wait_drained((stream,))
-            rates.append(sizes.worker_clicks / (time.monotonic() - started))
+            rates[pack].append(sizes.worker_clicks / (time.monotonic() - started))
             for name, p in pids.items():
                 b, a = before[name], cpu_seconds(p)
                 if a is not None and b is not None:
-                    cpu[name].append((a - b) / sizes.worker_clicks * 1e6)
+                    cpu[pack][name].append((a - b) / sizes.worker_clicks * 1e6)
             svc.stop_worker()
-        rate = statistics.median(rates)
         r.close()
-    ratio = (f"{rate / redirect_rps:.2f}x the redirect's best rate" if redirect_rps
-             else "(run with the redirect benchmark for the ratio)")
-    rows.append([f"worker: clicks drained by one process (30 % previews, 1.5 a clicker, "
-                 f"{pack} an entry)", f"{rate:,.0f} clicks/s", "", ratio,
-                 cpu_cell({k: statistics.median(v) for k, v in cpu.items() if v}, "a click")])
+    for pack in packs:
+        rate = statistics.median(rates[pack])
+        ratio = (f"{rate / redirect_rps:.2f}x the redirect's best rate" if redirect_rps
+                 else "(run with the redirect benchmark for the ratio)")
+        rows.append([f"worker: clicks drained by one process (30 % previews, 1.5 a clicker, "
+                     f"{pack} an entry)", f"{rate:,.0f} clicks/s", "", ratio,
+                     cpu_cell({k: statistics.median(v) for k, v in cpu[pack].items() if v},
+                              "a click")])
 
 
 def bench_worker_mixed(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
