@@ -280,6 +280,7 @@ class Worker:
         """Fold the entries' clicks; returns how many they held."""
         calls: list[tuple[tuple[str, ...], list[str]]] = []
         joins: dict[str, list[ClickRef]] = defaultdict(list)
+        folds: list[asyncio.Future[None]] = []
         held = 0
         for entry_id, fields in entries:
             if not fields:
@@ -303,10 +304,16 @@ class Worker:
             if len(calls) >= self.settings.worker_batch:
                 # Entries of many clicks each (the redirect's ticks): fold a
                 # batch's worth at a time, so no script holds Redis (and the
-                # redirects' writes behind it) for longer than a batch's.
-                await self._fold(calls, joins)
+                # redirects' writes behind it) for longer than a batch's, and
+                # prepare the next while Redis runs it (folds do not depend on
+                # their order: the arrival-order test).
+                folds.append(asyncio.ensure_future(self._fold(calls, joins)))
                 calls, joins = [], defaultdict(list)
-        await self._fold(calls, joins)
+                await asyncio.sleep(0)  # (its script goes out now)
+        folds.append(asyncio.ensure_future(self._fold(calls, joins)))
+        for outcome in await asyncio.gather(*folds, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome  # nothing is acknowledged: redelivered, folded again harmlessly
         return held
 
     async def _fold(self, calls: Sequence[tuple[tuple[str, ...], list[str]]],
