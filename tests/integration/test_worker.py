@@ -395,6 +395,46 @@ def test_entries_of_many_clicks_are_folded_a_batch_of_clicks_at_a_time(
     assert report(client, auth)["clicks"] == 42
 
 
+def test_a_failed_batch_of_a_read_leaves_the_whole_read_unacknowledged(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
+) -> None:
+    """A read's batches fold side by side; if one fails, the read is not
+    acknowledged (redelivered, it folds again without counting twice)."""
+    from dataclasses import replace
+
+    from tracker.models import CLICK, click_field
+
+    [a] = links(client, auth, ["a"])
+    stream = Keys(prefix).click_stream(0)
+    now = int(time.time() * 1000)
+    for e in range(6):
+        r.xadd(stream, {click_field(i): Click(a, now, f"e{e}c{i}", "GET", PHONE, "", "", "",
+                                              "acme", "bf", "a").entry()[CLICK]
+                        for i in range(7)})
+
+    async def second_fails(worker: Worker) -> None:
+        apply, made = worker._apply, []
+
+        async def flaky(calls: Sequence[tuple[tuple[str, ...], list[str]]]) -> list[int]:
+            made.append(len(calls))
+            if len(made) == 2:
+                raise RuntimeError("a batch failed")
+            return await apply(calls)
+
+        worker._apply = flaky  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="a batch failed"):
+            await worker.run_once(block_ms=None)
+        assert len(made) == 3  # every batch ran; the read waited for all of them
+
+    small = replace(settings, worker_batch=10)
+    with_worker(small, second_fails)
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 6
+    assert report(client, auth)["clicks"] == 28  # the two batches that folded
+    r.execute_command("XGROUP", "SETID", stream, CLICK_GROUP, "0")
+    with_worker(small, drain)
+    assert report(client, auth)["clicks"] == 42
+
+
 async def _stats(worker: Worker) -> tuple[int, int, int]:
     await drain(worker)
     return worker.stats.read, worker.stats.applied, worker.stats.invalid
