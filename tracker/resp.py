@@ -188,9 +188,7 @@ class FastRedis:
         fut: asyncio.Future[Any] = loop.create_future()
         self._waiting.append(fut)
         self._out.append(encode(args))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+        self._schedule_flush()
         return fut
 
     def submit_then(self, then: Callable[[Any], None], *args: Any) -> bool:
@@ -206,11 +204,7 @@ class FastRedis:
             return False
         self._waiting.append(then)
         self._out.append(encode(args))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop = self._loop
-            assert loop is not None  # set with the transport
-            loop.call_soon(self._flush)
+        self._schedule_flush()
         return True
 
     def submit_entry(self, then: Callable[[Any], None], stream: str, maxlen: str,
@@ -233,11 +227,7 @@ class FastRedis:
         thens, fields = group
         fields += (field(len(thens)), value)
         thens.append(then)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop = self._loop
-            assert loop is not None  # set with the transport
-            loop.call_soon(self._flush)
+        self._schedule_flush()
         return True
 
     async def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -257,6 +247,14 @@ class FastRedis:
             except RespError as exc:
                 out.append(exc)
         return out
+
+    def _schedule_flush(self) -> None:
+        """The tick's commands go out in one write, when the tick ends."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = self._loop
+            assert loop is not None  # set with the transport
+            loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -360,6 +360,20 @@ def test_an_entry_of_many_clicks_folds_each_and_sets_aside_only_a_bad_one(
     assert report(client, auth)["clicks"] == 3
 
 
+def _entries_of_many_clicks(r: redis.Redis, prefix: str, code: str) -> str:
+    """Six entries of seven clicks of recipient "a" on `code`, as the redirect
+    writes a tick's clicks (models.click_field); returns the stream."""
+    from tracker.models import CLICK, click_field
+
+    stream = Keys(prefix).click_stream(0)
+    now = int(time.time() * 1000)
+    for e in range(6):
+        r.xadd(stream, {click_field(i): Click(code, now, f"e{e}c{i}", "GET", PHONE, "", "", "",
+                                              "acme", "bf", "a").entry()[CLICK]
+                        for i in range(7)})
+    return stream
+
+
 def test_entries_of_many_clicks_are_folded_a_batch_of_clicks_at_a_time(
     client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis, prefix: str
 ) -> None:
@@ -369,15 +383,8 @@ def test_entries_of_many_clicks_are_folded_a_batch_of_clicks_at_a_time(
     (the lanes' measure of a backlog: more lanes, no lingering)."""
     from dataclasses import replace
 
-    from tracker.models import CLICK, click_field
-
     [a] = links(client, auth, ["a"])
-    stream = Keys(prefix).click_stream(0)
-    now = int(time.time() * 1000)
-    for e in range(6):
-        r.xadd(stream, {click_field(i): Click(a, now, f"e{e}c{i}", "GET", PHONE, "", "", "",
-                                              "acme", "bf", "a").entry()[CLICK]
-                        for i in range(7)})
+    _entries_of_many_clicks(r, prefix, a)
     sizes: list[int] = []
 
     async def fold(worker: Worker) -> None:
@@ -402,15 +409,8 @@ def test_a_failed_batch_of_a_read_leaves_the_whole_read_unacknowledged(
     acknowledged (redelivered, it folds again without counting twice)."""
     from dataclasses import replace
 
-    from tracker.models import CLICK, click_field
-
     [a] = links(client, auth, ["a"])
-    stream = Keys(prefix).click_stream(0)
-    now = int(time.time() * 1000)
-    for e in range(6):
-        r.xadd(stream, {click_field(i): Click(a, now, f"e{e}c{i}", "GET", PHONE, "", "", "",
-                                              "acme", "bf", "a").entry()[CLICK]
-                        for i in range(7)})
+    stream = _entries_of_many_clicks(r, prefix, a)
 
     async def second_fails(worker: Worker) -> None:
         apply, made = worker._apply, []
