@@ -8,8 +8,8 @@ Most of what a click counts under does not depend on anything stored: its
 clicks, its device, OS and browser, its hour, its kind. Those increments are
 summed here, per field, so the script gets one number per field and not nine
 values per click. What depends on the stored state (is the click new, is the
-recipient a new clicker, a new clicker of this link or device, did they
-click earlier before) the script decides, from each recipient's tokens and
+recipient a new clicker, a new clicker of this link or device, is this
+their earliest click) the script decides, from each recipient's tokens and
 hours gathered here.
 
 The script writes nothing unless every click is new; if some were folded
@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-Click = Sequence[str]  # the nine values, as above
+ClickValues = Sequence[str]  # the nine values, as above (not models.Click)
 
 
 class Batch:
@@ -40,7 +40,7 @@ class Batch:
     one hour, their first click's; the script moves a clicker's first hour
     through them as it would click by click."""
 
-    def __init__(self, clicks: Sequence[Click]) -> None:
+    def __init__(self, clicks: Sequence[ClickValues]) -> None:
         self.clicks = clicks
         # Of the clicks in ARGV, their places in `clicks`: each id's first.
         self.positions: list[int] = list(range(len(clicks)))
