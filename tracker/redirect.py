@@ -260,7 +260,9 @@ class Redirector:
         # Workspaces in fire-and-forget mode, refreshed in the background (never
         # on a request's path) every link-cache TTL.
         self.fire_and_forget: frozenset[str] = frozenset()
-        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._in_flight: set[asyncio.Future[Any]] = set()  # the ASGI path's
+        self._ff_waiting = 0  # the fast path's (callbacks of FastRedis.submit_entry)
+        self._ff_settled: asyncio.Event | None = None  # set when they are all in (settle)
         self.max_in_flight = settings.ff_max_in_flight
         self.ff_waited = 0
 
@@ -284,9 +286,14 @@ class Redirector:
             await self.refresh_modes()
 
     async def settle(self) -> None:
-        """At shutdown: wait for fire-and-forget clicks still in flight."""
-        if self._in_flight:
-            await asyncio.wait(list(self._in_flight), timeout=5)
+        """At shutdown: wait (5 s at most) for fire-and-forget clicks still in flight."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                if self._in_flight:
+                    await asyncio.wait(list(self._in_flight))
+                if self._ff_waiting:
+                    self._ff_settled = asyncio.Event()
+                    await self._ff_settled.wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
         """Answer one redirect; returns the status sent (for /metrics)."""
@@ -458,15 +465,16 @@ class Redirector:
         assert prefix is not None
         location = prefix + click_id.encode() + entry[LOCATION_SUFFIX]
         if entry[WS] in self.fire_and_forget and self._room():
-            args = ("XADD", stream, "MAXLEN", "~", self.maxlen, "*", *click)
-            # The workspace chose speed: answer now, the click meanwhile
-            # (spooled if Redis fails, lost only if this process dies first).
-            # (Not from inside the HTTP parser's callback: uvicorn arms the
-            # keep-alive timer when a response completes.)
-            fut = self._submit(args, functools.partial(self._acked, stream, click))
-            self._in_flight.add(fut)
-            fut.get_loop().call_soon(self._answer, respond, metrics, started,
-                                     _found(location), fut)
+            # The workspace chose speed: answer now, the click meanwhile, in
+            # the tick's entry as below (spooled if Redis fails, lost only if
+            # this process dies first). (Not from inside the HTTP parser's
+            # callback: uvicorn arms the keep-alive timer when a response
+            # completes.)
+            self._ff_waiting += 1
+            commit.submit_entry(functools.partial(self._ff_stored, stream, click),
+                                stream, self.maxlen, click_field, value)
+            asyncio.get_running_loop().call_soon(self._answer, respond, metrics, started,
+                                                 _found(location))
         else:
             # The 302 goes out as Redis's reply is read (connected: checked above),
             # the tick's clicks to this stream in one entry (models.CLICK).
@@ -484,29 +492,24 @@ class Redirector:
         unanswered writes would pile up in this process's memory, and more of
         them would be lost if it died. (Asked only for such workspaces: the
         default mode's redirect pays one set lookup, as before.)"""
-        if len(self._in_flight) < self.max_in_flight:
+        if self.in_flight < self.max_in_flight:
             return True
         self.ff_waited += 1  # (/metrics: how often the bound held a redirect back)
         return False
 
     @property
     def in_flight(self) -> int:
-        """Fire-and-forget clicks of this process waiting for Redis."""
-        return len(self._in_flight)
+        """Fire-and-forget clicks of this process waiting for Redis (the ASGI
+        path's tasks and the fast path's queued values)."""
+        return len(self._in_flight) + self._ff_waiting
 
-    def _submit(self, args: tuple[Any, ...], done: Callable[[asyncio.Future[Any]], None]
-                ) -> asyncio.Future[Any]:
-        """A command for the lean client, connected (redirect_now checked): the
-        same tick, so it cannot have dropped the connection since."""
-        assert isinstance(self.commit, FastRedis)
-        fut = self.commit.submit(*args)
-        assert fut is not None
-        fut.add_done_callback(done)
-        return fut
-
-    def _acked(self, stream: str, click: list[str], fut: asyncio.Future[Any]) -> None:
-        self._in_flight.discard(fut)
-        if fut.cancelled() or fut.exception() is not None:
+    def _ff_stored(self, stream: str, click: list[str], reply: Any) -> None:
+        """Redis replied to a fire-and-forget click's XADD (or the connection
+        dropped): its 302 is long gone."""
+        self._ff_waiting -= 1
+        if not self._ff_waiting and self._ff_settled is not None:
+            self._ff_settled.set()
+        if isinstance(reply, Exception):
             # The recipient still lands on the shop; the click waits on disk.
             self._spool(stream, click)
 

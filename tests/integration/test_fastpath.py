@@ -314,6 +314,60 @@ def test_fire_and_forget_answers_at_once_and_writes_the_click_after(server: Serv
         time.sleep(0.05)
 
 
+def test_fire_and_forget_clicks_share_a_stream_entry_too(server: Server) -> None:
+    """Answered at once, the clicks of a tick still go to Redis together, each
+    once (and /metrics counts none in flight once Redis has them)."""
+    code = server.link(ff=True)
+    httpx.get(f"{server.base}/{code}")  # cached: the mode applies to cached links
+    stream = Keys(server.prefix).click_stream(0)
+    ids: list[str] = []
+    for _ in range(5):
+        socks = [connect(server) for _ in range(30)]
+        try:
+            server.r.execute_command("CLIENT", "PAUSE", "300", "WRITE")
+            for sock in socks:
+                sock.sendall(get(code))
+            for sock in socks:  # all answered while Redis holds writes
+                [(status, headers, _)], _ = read_responses(sock, 1)
+                assert status == 302
+                ids.append(click_id(headers))
+        finally:
+            for sock in socks:
+                sock.close()
+        deadline = time.monotonic() + 10
+        while not set(ids) <= {c.id for c in server.clicks()}:
+            assert time.monotonic() < deadline, "clicks never reached Redis"
+            time.sleep(0.05)
+        mine = [fields for _, fields in server.r.xrange(stream)
+                if Click.from_entry(entry_clicks(fields)[0]).code == code]
+        if any(len(fields) > 1 for fields in mine):
+            break
+    assert any(len(fields) > 1 for fields in mine), "no entry held two clicks"
+    stored = [c.id for c in server.clicks()]
+    assert len(stored) == len(set(stored))
+    assert "tracker_fire_and_forget_in_flight 0\n" in httpx.get(f"{server.base}/metrics").text
+
+
+def test_a_stopping_server_waits_for_its_fire_and_forget_clicks(redis_url: str) -> None:
+    # Answered at once while Redis holds writes; SIGTERM; the process waits
+    # for Redis to take them before it exits.
+    procs: list[subprocess.Popen[bytes]] = []
+    for s in serve(redis_url, procs):
+        code = s.link(ff=True)
+        httpx.get(f"{s.base}/{code}")  # cached
+        s.r.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+        ids = []
+        for _ in range(3):
+            with connect(s) as sock:
+                sock.sendall(get(code))
+                [(status, headers, _)], _ = read_responses(sock, 1)
+                assert status == 302
+                ids.append(click_id(headers))
+        procs[0].terminate()
+        assert procs[0].wait(20) in (0, -signal.SIGTERM)
+        assert set(ids) <= {c.id for c in s.clicks()}
+
+
 @pytest.mark.parametrize("fast_path", ["1", "0"])
 def test_fire_and_forget_waits_for_redis_past_its_bound(redis_url: str, fast_path: str) -> None:
     """Past TRACKER_FF_MAX_IN_FLIGHT clicks waiting for Redis, a fire-and-forget
