@@ -669,7 +669,15 @@ class Worker:
                 await asyncio.sleep(1)
 
 
+def lower_priority(nice: int) -> None:
+    """Run at least this nice (TRACKER_WORKER_NICE): never raises the
+    priority, which would need privileges (and is not ours to take)."""
+    if nice and os.getpriority(os.PRIO_PROCESS, 0) < nice:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
 async def run_worker(settings: Settings) -> None:
+    lower_priority(settings.worker_nice)
     redis = connect(settings.effective_redis_url, timeout=settings.worker_block_ms / 1000 + 5)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,25 @@ def test_a_bad_setting_stops_start_up_naming_it(
     out = run(*command, env={**env, var: value})
     assert out.returncode == 2
     assert f"configuration error: {var}:" in out.stderr
+
+
+@pytest.mark.parametrize(("started_at", "setting", "runs_at"), [(0, 7, 7), (10, 5, 10)])
+def test_the_worker_lowers_its_priority_never_raises_it(
+    env: dict[str, str], r: redis.Redis, prefix: str,
+    started_at: int, setting: int, runs_at: int,
+) -> None:
+    proc = subprocess.Popen(["nice", "-n", str(started_at), sys.executable, "-m", "tracker",
+                             "worker"], env={**env, "TRACKER_WORKER_NICE": str(setting)})
+    try:
+        deadline = time.monotonic() + 30
+        while not r.hlen(Keys(prefix).worker_stats()):  # it has started its rounds
+            assert proc.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.05)
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == runs_at
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
 
 
 def test_commands_ignore_the_address_a_crashed_up_left(

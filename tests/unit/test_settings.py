@@ -20,11 +20,13 @@ def test_values_are_read() -> None:
         "REDIS_URL": "redis://r:6380/2", "TRACKER_PORT": "9000", "TRACKER_WORKERS": "4",
         "TRACKER_BASE_URL": "https://wa.example/", "TRACKER_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
         "TRACKER_LINK_CACHE_TTL": "0.5", "TRACKER_LOG_LEVEL": "DEBUG",
+        "TRACKER_WORKER_NICE": "19",
     })
     assert (s.redis_url, s.port, s.workers) == ("redis://r:6380/2", 9000, 4)
     assert s.public_base_url == "https://wa.example"
     assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
     assert s.link_cache_ttl == 0.5 and s.log_level == "debug"
+    assert s.worker_nice == 19
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,8 @@ def test_values_are_read() -> None:
         ("REDIS_URL", "http://localhost"),
         ("TRACKER_BASE_URL", "wa.example"),
         ("TRACKER_LOG_LEVEL", "loud"),
+        ("TRACKER_WORKER_NICE", "-5"),
+        ("TRACKER_WORKER_NICE", "20"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
