@@ -144,12 +144,14 @@ class Run:
 
 def cpu_seconds(roots: list[int]) -> float | None:
     """User + system CPU seconds of these processes and all their descendants,
-    from /proc (None where there is no /proc: the column stays empty)."""
+    living or exited and waited for, from /proc (None where there is no
+    /proc: the column stays empty)."""
     if not os.path.isdir("/proc/self"):
         return None
     tick = os.sysconf("SC_CLK_TCK")
     parent: dict[int, int] = {}
     spent: dict[int, float] = {}
+    reaped: dict[int, float] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -162,13 +164,17 @@ def cpu_seconds(roots: list[int]) -> float | None:
         pid = int(entry.name)
         parent[pid] = int(fields[1])
         spent[pid] = (int(fields[11]) + int(fields[12])) / tick
+        # (and its children that have exited and been waited for, such as
+        # Redis's AOF rewrites: else a child's CPU would leave the sum when it
+        # exits between two readings)
+        reaped[pid] = (int(fields[13]) + int(fields[14])) / tick
     total, todo, seen = 0.0, list(roots), set()
     while todo:
         pid = todo.pop()
         if pid in seen or pid not in spent:
             continue
         seen.add(pid)
-        total += spent[pid]
+        total += spent[pid] + reaped[pid]
         todo += [child for child, ppid in parent.items() if ppid == pid]
     return total
 
