@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -238,6 +238,26 @@ def test_each_click_is_in_redis_before_its_302(server: Server) -> None:
             assert (last.ws, last.campaign) == ("acme", "bf") and last.recipient
 
 
+def burst(server: Server, code: str, n: int = 30,
+          before: Callable[[], object] = lambda: None) -> list[str]:
+    """`n` redirects of `code` sent together, each on a connection of its own
+    (`before` runs once they are connected): the click ids of their 302s."""
+    socks = [connect(server) for _ in range(n)]
+    ids = []
+    try:
+        before()
+        for sock in socks:
+            sock.sendall(get(code))
+        for sock in socks:
+            [(status, headers, _)], _ = read_responses(sock, 1)
+            assert status == 302
+            ids.append(click_id(headers))
+    finally:
+        for sock in socks:
+            sock.close()
+    return ids
+
+
 def test_concurrent_redirects_share_a_stream_entry(server: Server) -> None:
     """The clicks of one event-loop tick go to Redis as one entry (one XADD):
     each 302 still comes after its click is in Redis, once."""
@@ -246,17 +266,7 @@ def test_concurrent_redirects_share_a_stream_entry(server: Server) -> None:
     stream = Keys(server.prefix).click_stream(0)
     ids: list[str] = []
     for _ in range(5):  # (requests that arrive together share a tick: nearly always)
-        socks = [connect(server) for _ in range(30)]
-        try:
-            for sock in socks:
-                sock.sendall(get(code))
-            for sock in socks:
-                [(status, headers, _)], _ = read_responses(sock, 1)
-                assert status == 302
-                ids.append(click_id(headers))
-        finally:
-            for sock in socks:
-                sock.close()
+        ids += burst(server, code)
         if any(len(fields) > 1 for _, fields in server.r.xrange(stream)):
             break
     entries = server.r.xrange(stream)
@@ -322,18 +332,9 @@ def test_fire_and_forget_clicks_share_a_stream_entry_too(server: Server) -> None
     stream = Keys(server.prefix).click_stream(0)
     ids: list[str] = []
     for _ in range(5):
-        socks = [connect(server) for _ in range(30)]
-        try:
-            server.r.execute_command("CLIENT", "PAUSE", "300", "WRITE")
-            for sock in socks:
-                sock.sendall(get(code))
-            for sock in socks:  # all answered while Redis holds writes
-                [(status, headers, _)], _ = read_responses(sock, 1)
-                assert status == 302
-                ids.append(click_id(headers))
-        finally:
-            for sock in socks:
-                sock.close()
+        # all answered while Redis holds writes
+        ids += burst(server, code, before=lambda: server.r.execute_command(
+            "CLIENT", "PAUSE", "300", "WRITE"))
         deadline = time.monotonic() + 10
         while not set(ids) <= {c.id for c in server.clicks()}:
             assert time.monotonic() < deadline, "clicks never reached Redis"

@@ -6,7 +6,6 @@ tests/integration/test_fastpath.py."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +28,7 @@ class FakeLoop:
     def __init__(self) -> None:
         self.now = 0.0
         self.timers: list[FakeTimer] = []
+        self.tasks = 0
 
     def time(self) -> float:
         return self.now
@@ -38,13 +38,10 @@ class FakeLoop:
         self.timers.append(timer)
         return timer
 
-    def create_task(self, coro: Any) -> Any:
+    def create_task(self, coro: Any) -> FakeTask:
         coro.close()  # the ASGI path: not run here, only counted
         self.tasks += 1
-        fut: asyncio.Future[None] = asyncio.Future(loop=asyncio.new_event_loop())
-        return fut
-
-    tasks = 0
+        return FakeTask()
 
     def pending(self) -> list[FakeTimer]:
         return [t for t in self.timers if not t.cancelled and not t.fired]
@@ -58,6 +55,11 @@ class FakeLoop:
             due[0].fired = True
             due[0].fn()
         self.now = to
+
+
+class FakeTask:
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        pass
 
 
 class FakeTimer:
