@@ -22,9 +22,10 @@ Two more of uvicorn's per-request steps are made cheaper here, as they cost
 about as much as our whole redirect (measured with a stub redirect and no
 sockets: 10.3 us a request with uvicorn's steps, 6.4 with these):
 - A plain request line (a path with no query and nothing escaped, HTTP/1.1,
-  nothing pipelined behind it) skips uvicorn's URL parser and gets a small
-  cycle of our own (_Cycle) instead of a RequestResponseCycle and its
-  asyncio.Event, which only an ASGI task would read.
+  no earlier request on the connection still unanswered) skips uvicorn's
+  URL parser and gets a small cycle of our own (_Cycle) instead of a
+  RequestResponseCycle and its asyncio.Event, which only an ASGI task
+  would read.
 - The keep-alive timer: uvicorn arms a new timer after each response and
   cancels it when the next request's bytes arrive. Here a connection keeps
   one timer, which checks when it fires how long the connection has been
