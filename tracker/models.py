@@ -156,6 +156,16 @@ def click_field(i: int) -> str:
     return CLICK if i == 0 else f"{CLICK}{i + 1}"
 
 
+def entry_values(fields: Mapping[str, str]) -> list[str] | None:
+    """The packed clicks of an entry of the redirect's layout (each the value of
+    a field CLICK, CLICK2, ...), or None for an entry of the older layout."""
+    if CLICK not in fields:
+        return None
+    if len(fields) == 1:
+        return [fields[CLICK]]
+    return [value for name, value in fields.items() if name.startswith(CLICK)]
+
+
 def entry_clicks(fields: Mapping[str, str]) -> list[Mapping[str, str]]:
     """Each click of a click-stream entry, as the fields of an entry of its own."""
     if len(fields) == 1 or CLICK not in fields:

@@ -783,3 +783,28 @@ def test_a_worker_that_keeps_up_lets_clicks_gather_into_batches(settings: Settin
 
     with_worker(replace(settings, worker_linger_ms=400, worker_block_ms=50), run)
     assert [n for n in sizes if n] == [1, 5]
+
+
+def test_a_broken_click_in_an_entry_of_many_is_set_aside_alone(
+    client: TestClient, auth: dict[str, str], settings: Settings, r: redis.Redis
+) -> None:
+    """An entry of the fast path holds a tick's clicks: one that cannot be read
+    goes to the dead letters with its own value; the others fold, once each."""
+    from tracker.models import CLICK, click_field
+
+    [a] = links(client, auth, ["a"])
+    client.get(f"/{a}", headers={"user-agent": PHONE})
+    keys = Keys(settings.key_prefix)
+    stream = keys.click_stream(0)
+    [(_, fields)] = r.xrange(stream)
+    click = Click.from_entry(fields)
+    broken = click._replace(id="x2").entry()[CLICK].replace(f"\x1f{click.ts}\x1f", "\x1fsoon\x1f")
+    values = [click._replace(id="x1").entry()[CLICK], broken,
+              click._replace(id="x3", ts=click.ts + 1).entry()[CLICK]]
+    r.xadd(stream, {click_field(i): v for i, v in enumerate(values)})
+    with_worker(settings, drain)
+    [(_, dead)] = r.xrange(keys.dead_letters())
+    assert dead["error"].startswith("invalid click: ValueError")
+    assert json.loads(dead["fields"]) == {CLICK: broken}
+    assert report(client, auth)["clicks"] == 3  # the first, x1 and x3
+    assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
