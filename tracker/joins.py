@@ -157,13 +157,21 @@ class Joins:
             return []
         k = self.keys
         # (each recipient once: their history is written with one ZADD)
-        recipients = list(dict.fromkeys(ref.recipient for ref in refs if ref.recipient))
-        number = {recipient: j for j, recipient in enumerate(recipients, 1)}
+        histories: dict[str, list[Any]] = {}
+        args: list[Any] = [len(refs)]
+        for ref in refs:
+            args += (ref.click_id, ref.encode())
+            if ref.recipient:
+                history = histories.get(ref.recipient)
+                if history is None:
+                    history = histories[ref.recipient] = []
+                history += (ref.ts, ref.click_id)
+        for history in histories.values():
+            args.append(len(history) // 2)
+            args += history
+        recipients = list(histories)
         keys = [k.click_index(ws), k.join_version(ws), k.click_waits(ws),
                 *k.recipients_clicks_and_orders(ws, recipients)]
-        args: list[Any] = []
-        for ref in refs:
-            args += (ref.click_id, ref.encode(), ref.ts, number.get(ref.recipient, 0))
         async with self._lock(ws):  # it raises the join version: see _locks
             with_orders, waiting = await self._script(Scripts.join_clicks, keys, args)
         orders: set[str] = set()

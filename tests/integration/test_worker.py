@@ -808,3 +808,42 @@ def test_a_broken_click_in_an_entry_of_many_is_set_aside_alone(
     assert json.loads(dead["fields"]) == {CLICK: broken}
     assert report(client, auth)["clicks"] == 3  # the first, x1 and x3
     assert r.xpending(stream, CLICK_GROUP)["pending"] == 0
+
+
+def test_a_large_click_join_indexes_every_click_and_finds_waiting_orders(
+    api_key: str, settings: Settings, r: redis.Redis
+) -> None:
+    """The click join of a batch larger than the script's slices (1,000 values):
+    every click in the index, each recipient's in their history at its time,
+    and the orders that wait for a click id or are a recipient's found."""
+    from tracker.attribution import ClickRef
+
+    keys = Keys(settings.key_prefix)
+    ws = "acme"  # (api_key's)
+    refs = ([ClickRef(f"b{i}", "bf", "big", "B", 1_000 + i) for i in range(1_100)]
+            + [ClickRef("s0", "bf", "small", "S", 5)]
+            + [ClickRef(f"n{i}", "bf", "", "N", 7) for i in range(199)])
+    r.sadd(keys.recipient_orders(ws, "small"), "o-small")
+    r.hset(keys.click_waits(ws), "b1099", json.dumps(["o-waiting"]))
+    asked: list[str] = []
+
+    async def join(worker: Worker) -> None:
+        cfg = await worker.config(ws)
+        assert cfg is not None
+
+        async def order(ws_: str, order_id: str, cfg_: object) -> list[object]:
+            asked.append(order_id)
+            return []
+
+        worker.joins.order = order  # type: ignore[assignment,method-assign]
+        await worker.joins.clicks(ws, refs, cfg)
+
+    with_worker(settings, join)
+    assert sorted(asked) == ["o-small", "o-waiting"]
+    index = r.hgetall(keys.click_index(ws))
+    assert len(index) == 1_300
+    assert all(ClickRef.decode(ref.click_id, index[ref.click_id]) == ref for ref in refs)
+    big = r.zrange(keys.recipient_clicks(ws, "big"), 0, -1, withscores=True)
+    assert big == [(f"b{i}", 1_000.0 + i) for i in range(1_100)]
+    assert r.zrange(keys.recipient_clicks(ws, "small"), 0, -1, withscores=True) == [("s0", 5.0)]
+    assert r.get(keys.join_version(ws)) == "1"
