@@ -611,7 +611,10 @@ def bench_worker_mixed(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
     sent = time.time() - 3600
     with Service(tmp, 1) as svc:
         codes = svc.links(n, campaign="mixed")
-        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+
+        def iso(t: float) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
         with httpx.Client(base_url=svc.base, timeout=120,
                           headers={"Authorization": f"Bearer {svc.key}"}) as c:
             for start in range(0, n, 5000):
