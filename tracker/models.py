@@ -168,9 +168,8 @@ def entry_values(fields: Mapping[str, str]) -> list[str] | None:
 
 def entry_clicks(fields: Mapping[str, str]) -> list[Mapping[str, str]]:
     """Each click of a click-stream entry, as the fields of an entry of its own."""
-    if len(fields) == 1 or CLICK not in fields:
-        return [fields]
-    return [{CLICK: value} for name, value in fields.items() if name.startswith(CLICK)]
+    values = entry_values(fields)
+    return [fields] if values is None else [{CLICK: value} for value in values]
 
 
 def click_values(*values: str) -> str:

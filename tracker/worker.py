@@ -146,11 +146,11 @@ _new_ref = functools.partial(tuple.__new__, ClickRef)
 
 def packed_effect(keys: Keys, packed: str) -> Effects:
     """click_effect of a click as the redirect packs it (models.CLICK's value),
-    its workspace, and where orders can find it if it is a human's: what the worker does a
-    click, in one call, with no Click and no dict a click. (The same as
-    click_effect(keys, Click.from_entry({CLICK: packed})): tested. Its six
-    calls a click, each a Python frame, were about half of this work.)
-    Raises ValueError as Click.from_entry does."""
+    its workspace, and where orders can find it if it is a human's: what the
+    worker does a click, in one call, with no Click and no dict a click. (The
+    same as click_effect(keys, Click.from_entry({CLICK: packed})): tested.
+    The six calls a click it replaces, each a Python frame, were about half
+    of this work.) Raises ValueError as Click.from_entry does."""
     v = packed.split(US)
     if len(v) != _PACKED:
         raise ValueError(f"a click has {_PACKED} values, this one {len(v)}")

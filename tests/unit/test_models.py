@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.models import CLICK, CLICK_FIELDS, US, Click, click_field, click_values, entry_clicks
+from tracker.models import (
+    CLICK,
+    CLICK_FIELDS,
+    US,
+    Click,
+    click_field,
+    click_values,
+    entry_clicks,
+    entry_values,
+)
 
 UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15"
 
@@ -61,3 +70,7 @@ def test_an_entry_of_several_clicks_gives_each() -> None:
     assert entry_clicks(one) == [one]
     older = {"code": "AbCdEfGh", "ts": "1", "id": "x", "ws": "acme", "campaign": "bf"}
     assert entry_clicks(older) == [older]
+    # (the worker's reading: the packed values, or None for the older layout)
+    assert entry_values(entry) == [c.entry()[CLICK] for c in clicks]
+    assert entry_values(one) == [one[CLICK]]
+    assert entry_values(older) is None
