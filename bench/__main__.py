@@ -75,7 +75,7 @@ class Sizes:
     mixed_recipients: int
 
 
-FULL = Sizes(duration=5, runs=3, links=1_000_000, cold_codes=100_000, worker_clicks=200_000,
+FULL = Sizes(duration=5, runs=5, links=1_000_000, cold_codes=100_000, worker_clicks=200_000,
              report_small=1_000, report_large=1_000_000, memory_links=1_000_000,
              memory_clicks=1_000_000, mixed_recipients=20_000)
 QUICK = Sizes(duration=1, runs=1, links=20_000, cold_codes=2_000, worker_clicks=20_000,
@@ -140,6 +140,7 @@ class Run:
     rps: float
     p99: float  # ms
     cpu: dict[str, float]  # CPU microseconds a request, per watched name and "wrk"
+    each: tuple[float, ...] = ()  # of a median: each run's rate, in the order they ran
 
 
 def cpu_seconds(roots: list[int]) -> float | None:
@@ -385,8 +386,22 @@ def alternate(runs: int, fns: dict[str, Callable[[], Run]]) -> dict[str, Run]:
         for name, fn in fns.items():
             results[name].append(fn())
     return {name: Run(statistics.median(r.rps for r in v), statistics.median(r.p99 for r in v),
-                      {k: statistics.median(r.cpu.get(k, 0.0) for r in v) for k in v[0].cpu})
+                      {k: statistics.median(r.cpu.get(k, 0.0) for r in v) for k in v[0].cpu},
+                      tuple(r.rps for r in v))
             for name, v in results.items()}
+
+
+def ratio_cell(run: Run, baseline: Run, name: str) -> str:
+    """e.g. "1.22x starlette (runs 0.98-1.41x)": the ratio of the medians, and
+    the lowest and highest ratio of a run to the baseline's run of the same
+    round (a few seconds apart). This VM's speed moves within a minute (an
+    empty Starlette app's rate by up to 1.7x between two rounds, seen here),
+    and a median of few runs moves with it: the spread says how far."""
+    cell = f"{run.rps / baseline.rps:.2f}x {name}"
+    if run is not baseline and len(run.each) > 1 and len(run.each) == len(baseline.each):
+        ratios = [a / b for a, b in zip(run.each, baseline.each, strict=True)]
+        cell += f" (runs {min(ratios):.2f}-{max(ratios):.2f}x)"
+    return cell
 
 
 # -- 1. redirect throughput -----------------------------------------------------------------
@@ -494,12 +509,13 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
         counted = [json.loads(v) for v in r.hgetall("trk:workers").values()]
         clicks = sum(c["applied"] + c["duplicates"] + c["invalid"] for c in counted)
         r.close()
-    s_rps, b_rps = res["starlette"].rps, res["bare"].rps
+    s_rps = res["starlette"].rps
     plural = "s" if workers > 1 else ""
     for name, run in res.items():
         rows.append([f"redirect, {workers} web worker{plural}: {name}",
                      f"{run.rps:,.0f} req/s", f"p99 {run.p99:.1f} ms",
-                     f"{run.rps / s_rps:.2f}x starlette, {run.rps / b_rps:.2f}x bare",
+                     f"{ratio_cell(run, res['starlette'], 'starlette')}, "
+                     f"{ratio_cell(run, res['bare'], 'bare')}",
                      cpu_cell(run.cpu)])
     rows.append([f"  (clicks and click-stream entries after the {workers}-worker runs)",
                  f"{clicks:,}", f"{entries:,} entries",
