@@ -382,9 +382,13 @@ def alternate(runs: int, fns: dict[str, Callable[[], Run]]) -> dict[str, Run]:
     """Run each subject `runs` times, alternating, and keep medians (of each
     figure on its own, CPU per process too)."""
     results: dict[str, list[Run]] = {k: [] for k in fns}
-    for _ in range(runs):
+    for i in range(runs):
         for name, fn in fns.items():
-            results[name].append(fn())
+            run = fn()
+            results[name].append(run)
+            # (each run as it ends, on stderr: how the VM's speed moved through the round)
+            log(f"  run {i + 1}/{runs} {name}: {run.rps:,.0f} req/s, p99 {run.p99:.1f} ms, "
+                f"{cpu_cell(run.cpu)}")
     return {name: Run(statistics.median(r.rps for r in v), statistics.median(r.p99 for r in v),
                       {k: statistics.median(r.cpu.get(k, 0.0) for r in v) for k in v[0].cpu},
                       tuple(r.rps for r in v))
@@ -483,6 +487,7 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
                 svc.start_worker()
                 svc.wait_drained()
 
+        log(f"redirect, {workers} web worker{'s' if workers > 1 else ''}:")
         res = alternate(sizes.runs, {
             "bare": lambda: wrk(f"http://127.0.0.1:{bport}/{hot}", d, headers=ua,
                                 watch={"app": lambda: [bare.pid]}),
