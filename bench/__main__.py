@@ -399,7 +399,7 @@ def ratio_cell(run: Run, baseline: Run, name: str) -> str:
     """e.g. "1.22x starlette (runs 0.98-1.41x)": the ratio of the medians, and
     the lowest and highest ratio of a run to the baseline's run of the same
     round (a few seconds apart). This VM's speed moves within a minute (an
-    empty Starlette app's rate by up to 1.7x between two rounds, seen here),
+    empty Starlette app's rate by 1.75x between two of its runs, seen here),
     and a median of few runs moves with it: the spread says how far."""
     cell = f"{run.rps / baseline.rps:.2f}x {name}"
     if run is not baseline and len(run.each) > 1 and len(run.each) == len(baseline.each):
@@ -487,7 +487,8 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
                 svc.start_worker()
                 svc.wait_drained()
 
-        log(f"redirect, {workers} web worker{'s' if workers > 1 else ''}:")
+        plural = "s" if workers > 1 else ""
+        log(f"redirect, {workers} web worker{plural}:")
         res = alternate(sizes.runs, {
             "bare": lambda: wrk(f"http://127.0.0.1:{bport}/{hot}", d, headers=ua,
                                 watch={"app": lambda: [bare.pid]}),
@@ -515,7 +516,6 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
         clicks = sum(c["applied"] + c["duplicates"] + c["invalid"] for c in counted)
         r.close()
     s_rps = res["starlette"].rps
-    plural = "s" if workers > 1 else ""
     for name, run in res.items():
         rows.append([f"redirect, {workers} web worker{plural}: {name}",
                      f"{run.rps:,.0f} req/s", f"p99 {run.p99:.1f} ms",
