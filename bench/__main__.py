@@ -285,9 +285,12 @@ class Service:
         wait_http(self.base + "/healthz")
         return self
 
-    def start_worker(self, **extra_env: str) -> None:
-        self.worker = subprocess.Popen([sys.executable, "-m", "tracker", "worker"],
-                                       env={**self.env, **extra_env})
+    def start_worker(self, standin: bool = False, **extra_env: str) -> None:
+        """`tracker worker`, or with `standin` bench/standin.py in its place (it
+        reads and acknowledges, and folds nothing)."""
+        args = ["bench.standin"] if standin else ["tracker", "worker"]
+        self.worker = subprocess.Popen([sys.executable, "-m", *args],
+                                       env={**self.env, "PYTHONPATH": str(ROOT), **extra_env})
 
     def wait_started(self, streams: list[str], timeout: float = 60, after: str = "0-0") -> None:
         """Until the worker has read from one of `streams` past `after`, the
@@ -487,6 +490,24 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
                 svc.start_worker()
                 svc.wait_drained()
 
+        def floor() -> Run:
+            # The floor of any worker: a stand-in that reads and acknowledges
+            # every click as the worker does, and writes nothing (bench/standin.py).
+            # Whatever a fold writes costs more than this on the same cores.
+            stream = "trk:{p0}:clicks"
+            svc.stop_worker()
+            r = svc.redis_cli()
+            after = str(r.xinfo_groups(stream)[0]["last-delivered-id"])
+            r.close()
+            svc.start_worker(standin=True)
+            httpx.get(f"{svc.base}/{hot}", headers=ua)
+            svc.wait_started([stream], after=after)
+            try:
+                return wrk(f"{svc.base}/{hot}", d, headers=ua, watch=watch)
+            finally:
+                svc.stop_worker()
+                svc.start_worker()
+
         plural = "s" if workers > 1 else ""
         log(f"redirect, {workers} web worker{plural}:")
         res = alternate(sizes.runs, {
@@ -497,6 +518,7 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
             "tracker": tracker,
             "tracker, worker at nice 19 (TRACKER_WORKER_NICE)": nice,
             "tracker, worker stopped during the run": paused,
+            "tracker, a stand-in worker that reads and acks, folds nothing": floor,
             "tracker, cold cache": lambda: wrk(svc.base, d, script=cold, watch=watch),
             "tracker, 10 % previews": lambda: wrk(svc.base, d, script=mix, watch=watch),
             "tracker, behind a proxy, a new client each request":
