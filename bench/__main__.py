@@ -455,20 +455,24 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
 
         niced: list[LagSampler] = []
 
-        def nice() -> Run:
-            # TRACKER_WORKER_NICE=19: the redirect goes first, the worker folds
-            # in the idle time (if there is any: else it falls behind until
-            # the load eases); its backlog drained before the next run.
+        def swap_worker(standin: bool = False, **extra_env: str) -> None:
+            """Another worker in the worker's place, reading before the clock
+            starts (its start-up, imports and all: at nice 19 on busy cores
+            it would be most of a run)."""
             svc.stop_worker()
             stream = "trk:{p0}:clicks"
             r = svc.redis_cli()
             after = str(r.xinfo_groups(stream)[0]["last-delivered-id"])
             r.close()
-            svc.start_worker(TRACKER_WORKER_NICE="19")
-            # (its start-up, imports and all, before the clock: at nice 19 on
-            # busy cores it would be most of a run)
+            svc.start_worker(standin, **extra_env)
             httpx.get(f"{svc.base}/{hot}", headers=ua)
             svc.wait_started([stream], after=after)
+
+        def nice() -> Run:
+            # TRACKER_WORKER_NICE=19: the redirect goes first, the worker folds
+            # in the idle time (if there is any: else it falls behind until
+            # the load eases); its backlog drained before the next run.
+            swap_worker(TRACKER_WORKER_NICE="19")
             try:
                 with LagSampler(svc) as lag:
                     out = wrk(f"{svc.base}/{hot}", d, headers=ua, watch=watch)
@@ -494,14 +498,7 @@ def _redirect_round(tmp: Path, sizes: Sizes, rows: list[list[str]],
             # The floor of any worker: a stand-in that reads and acknowledges
             # every click as the worker does, and writes nothing (bench/standin.py).
             # Whatever a fold writes costs more than this on the same cores.
-            stream = "trk:{p0}:clicks"
-            svc.stop_worker()
-            r = svc.redis_cli()
-            after = str(r.xinfo_groups(stream)[0]["last-delivered-id"])
-            r.close()
-            svc.start_worker(standin=True)
-            httpx.get(f"{svc.base}/{hot}", headers=ua)
-            svc.wait_started([stream], after=after)
+            swap_worker(standin=True)
             try:
                 return wrk(f"{svc.base}/{hot}", d, headers=ua, watch=watch)
             finally:
