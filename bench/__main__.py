@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import platform
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx2 as httpx
 
@@ -593,6 +594,7 @@ def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
     with Service(tmp, 1) as svc:
         codes = svc.links(per_run * sizes.runs * len(packs))
         r = svc.redis_cli()
+        base = int(r.info("memory")["used_memory"])
         rng = random.Random(1)
         stream = "trk:{p0}:clicks"
         # The median of `runs` drains of each packing, alternating, each of
@@ -631,6 +633,7 @@ def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
                 if a is not None and b is not None:
                     cpu[pack][name].append((a - b) / sizes.worker_clicks * 1e6)
             svc.stop_worker()
+        kept = _folded_memory(r, base, stream, sizes.worker_clicks * sizes.runs * len(packs))
         r.close()
     for pack in packs:
         rate = statistics.median(rates[pack])
@@ -640,6 +643,42 @@ def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
                      f"{pack} an entry)", f"{rate:,.0f} clicks/s", "", ratio,
                      cpu_cell({k: statistics.median(v) for k, v in cpu[pack].items() if v},
                               "a click")])
+    rows.append(kept)
+
+
+def _folded_memory(r: Any, base: int, stream: str, clicks: int) -> list[str]:
+    """What the drains' clicks keep in Redis once folded and out of the stream
+    (used_memory after the stream is deleted, less before it was written), and
+    the shares of what holds an entry a human click: the campaign's click rows
+    and the workspace's click index (two hashes: MEMORY USAGE, every field
+    counted) and the recipients' histories (a sorted set each). The rest: the
+    clicker states and the per-link counters (a hash each); the rest."""
+    from tracker.keys import Keys
+
+    keys = Keys()
+    r.delete(stream)
+    kept = int(r.info("memory")["used_memory"]) - base
+    rows = r.memory_usage(keys.click_rows("bench", "bench"), samples=0) or 0
+    index = r.memory_usage(keys.click_index("bench"), samples=0) or 0
+    # The recipients' histories, a key each: every key counted, every 100th
+    # measured (MEMORY USAGE a key would take as long as the drains).
+    match = keys.recipient_clicks("bench", "x")[:-1] + "*"
+    histories, sampled = 0, []
+    pipe = r.pipeline(transaction=False)
+    for i, key in enumerate(r.scan_iter(match=match, count=10_000)):
+        histories += 1
+        if i % 100 == 0:
+            pipe.memory_usage(key, samples=0)
+    sampled = [int(x or 0) for x in pipe.execute()]
+    history = histories * statistics.mean(sampled) if sampled else 0
+    state = r.memory_usage(keys.clicker_state("bench", "bench"), samples=0) or 0
+    links = r.memory_usage(keys.link_aggregates("bench", "bench"), samples=0) or 0
+    rest = kept - rows - index - history - state - links
+    return [f"memory: per folded click ({clicks:,}: 30 % previews, 1.5 a clicker)",
+            f"{kept / clicks:,.0f} bytes", "INFO memory",
+            f"click rows {rows / clicks:,.0f}, click index {index / clicks:,.0f}, recipients' "
+            f"histories {history / clicks:,.0f}, clicker states {state / clicks:,.0f}, "
+            f"per-link counters {links / clicks:,.0f}, the rest {rest / clicks:,.0f}"]
 
 
 def bench_worker_mixed(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
@@ -811,6 +850,27 @@ def machine() -> str:
             f"(uvloop, httptools), starlette {starlette.__version__}, wrk -t2 -c64")
 
 
+def _one_at_a_time() -> IO[str] | None:
+    """A lock held while this run lasts (released by the OS when it ends), or
+    None, said on stderr, when another run holds it: two runs on the same
+    cores skew each other's figures, and nothing in either would show it."""
+    path = Path(tempfile.gettempdir()) / "tracker-bench.lock"
+    f = path.open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        log(f"bench: another benchmark run holds {path} ({f.read().strip() or 'pid unknown'})"
+            "; two at once skew both, so this one does not start")
+        f.close()
+        return None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}\n")
+    f.flush()
+    return f
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: keeps CI honest")
@@ -823,6 +883,9 @@ def main() -> int:
     global REDIS_SERVER
     REDIS_SERVER = args.redis_server
     sizes = QUICK if args.quick else FULL
+    held = _one_at_a_time()
+    if held is None:
+        return 1
     rows: list[list[str]] = []
     redirect_rps, per_entry = 0.0, 1.0
     with tempfile.TemporaryDirectory() as d:
