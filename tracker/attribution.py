@@ -170,7 +170,38 @@ class Attribution:
     def as_json(self) -> dict[str, Any]:
         return {"campaign": self.campaign, "recipient": self.recipient,
                 "click_id": self.click_id, "code": self.code, "click_ts": self.click_ts,
-                "method": self.method, "hours": self.hours}
+                "method": self.method, "hours": self.hours, "classes": list(self.classes)}
+
+
+def kept_click(stored: Mapping[str, Any] | None) -> tuple[str, ClickRef] | None:
+    """The click an order's stored attribution names, with how it got the
+    order ("click_id" | "last_click"), from `Attribution.as_json`.
+
+    An order keeps its click so that it can be attributed again (a refund, a
+    cancellation, a new identity) after the click itself was swept from the
+    join state: an order's click stays its candidate for as long as the
+    order exists. (Attributions stored before they kept the click's classes
+    come back without them.)
+    """
+    if not stored:
+        return None
+    classes = tuple(stored.get("classes") or ("", "", ""))
+    return str(stored["method"]), ClickRef(
+        str(stored["click_id"]), str(stored["campaign"]), str(stored["recipient"]),
+        str(stored["code"]), int(stored["click_ts"]), True,
+        (str(classes[0]), str(classes[1]), str(classes[2])))
+
+
+def clicks_needed_since(now: int, window_h: int, late_ms: int, retention_ms: int) -> int:
+    """The oldest click time the worker's joins still need to hold at `now`.
+
+    An order arriving now is at most `late_ms` old (what the streams keep,
+    and a day), and a click qualifies only within the window before its
+    order; orders already attributed keep their own click (`kept_click`).
+    Never sooner than the workspace's raw retention: the join's clicks are
+    raw click data, kept as long as the rows exports read.
+    """
+    return now - max(retention_ms, late_ms + window_h * HOUR_MS)
 
 
 def attribute(order: OrderState, own_clicks: Iterable[ClickRef],

@@ -37,6 +37,7 @@ from .attribution import (
     attribute,
     converter_contribution,
     engagement_contribution,
+    kept_click,
     last_message_before,
     merge_order,
     order_contribution,
@@ -197,10 +198,17 @@ class Joins:
             if mutate is not None:
                 state = mutate(state)
             own_ids = list(dict.fromkeys(c for c in (state.click_id, state.pixel_click_id) if c))
+            # The click it was attributed to, which the sweep may have taken
+            # from the index and the histories since: still its candidate.
+            kept = kept_click(json.loads(rec.get("attr") or "null"))
             own: list[ClickRef] = []
             if own_ids:
                 vals = await pipe.hmget(k.click_index(ws), own_ids)
-                own = [ClickRef.decode(i, v) for i, v in zip(own_ids, vals, strict=True) if v]
+                by_id = {i: ClickRef.decode(i, v)
+                         for i, v in zip(own_ids, vals, strict=True) if v}
+                if kept is not None and kept[0] == "click_id" and kept[1].click_id in own_ids:
+                    by_id.setdefault(kept[1].click_id, kept[1])
+                own = [by_id[i] for i in own_ids if i in by_id]
             recipients: set[str] = set()
             if state.identities:
                 vals = await pipe.hmget(k.identities(ws), list(state.identities))
@@ -216,6 +224,10 @@ class Joins:
                         v = await pipe.hget(k.click_index(ws), last[0])
                         if v:
                             customer.append(ClickRef.decode(last[0], v))
+                if (kept is not None and kept[0] == "last_click" and kept[1].recipient in recipients
+                        and all(c.click_id != kept[1].click_id for c in customer)):
+                    # (a later click of theirs before the order still wins)
+                    customer.append(kept[1])
             missing: dict[str, list[str]] = {}
             unseen = [c for c in own_ids if c not in {x.click_id for x in own}]
             if unseen:

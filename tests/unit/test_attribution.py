@@ -13,7 +13,9 @@ from tracker.attribution import (
     ClickRef,
     OrderState,
     attribute,
+    clicks_needed_since,
     converter_contribution,
+    kept_click,
     last_message_before,
     merge_order,
     message_state,
@@ -191,3 +193,34 @@ def test_webhook_amounts_win_over_the_pixel() -> None:
     pixel_only = fold([ORDER_EVENTS[1]])
     assert (pixel_only.total, pixel_only.source) == ("99.00", "pixel")
     assert micro(fold(ORDER_EVENTS).refunded()) == micro("15.00")
+
+
+def test_an_attribution_keeps_its_click_whole() -> None:
+    """What an order stores of its attribution gives its click back, classes
+    and all: after the sweep it is the order's only copy of the click."""
+    ref = ClickRef("c1", "bf", "r1", "codec1", T0, True, ("mobile", "Android", "WhatsApp"))
+    for method, own, customer in (("click_id", [ref], []), ("last_click", [], [ref])):
+        attr = attribute(order(click_id="c1" if own else ""), own, customer, 120)
+        assert attr is not None and attr.method == method
+        assert kept_click(attr.as_json()) == (method, ref)
+    assert kept_click(None) is None
+    older = {"campaign": "bf", "recipient": "r1", "click_id": "c1", "code": "codec1",
+             "click_ts": T0, "method": "last_click", "hours": 3}  # stored before classes
+    assert kept_click(older) == ("last_click", ClickRef("c1", "bf", "r1", "codec1", T0))
+
+
+DAY = 24 * HOUR_MS
+
+
+@pytest.mark.parametrize(
+    ("window_h", "late_ms", "retention_ms", "needed_since"),
+    [
+        (120, 8 * DAY, 90 * DAY, -90 * DAY),  # the defaults: the raw retention rules
+        (120, 8 * DAY, 10 * DAY, -13 * DAY),  # a short retention: late orders' window
+        (24 * 30, 8 * DAY, 30 * DAY, -38 * DAY),  # a long window
+        (1, 0, 0, -HOUR_MS),
+    ],
+)
+def test_clicks_needed_since(window_h: int, late_ms: int, retention_ms: int,
+                             needed_since: int) -> None:
+    assert clicks_needed_since(T0, window_h, late_ms, retention_ms) == T0 + needed_since
