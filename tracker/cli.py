@@ -503,7 +503,8 @@ def parser() -> argparse.ArgumentParser:
         wset.add_argument("--" + flag.replace("_", "-"), dest=flag)
     wset.add_argument("--stop-keywords", help="comma-separated opt-out keywords")
     wset.add_argument("--raw-retention-days", type=int,
-                      help="days raw click rows are kept (aggregates stay)")
+                      help="days raw click data (rows, the clicks kept for attribution) "
+                           "is kept (aggregates stay)")
     wset.add_argument("--allowed-domains",
                       help="comma-separated destination domains links may point to "
                            "(subdomains included); empty: any")

@@ -186,6 +186,36 @@ class Joins:
             effects += await self.order(ws, str(order_id), cfg)
         return effects
 
+    async def forget_clicks(self, ws: str, before: int) -> int:
+        """Sweep the clicks older than `before` (ms) from the workspace's join
+        state: the click index and the recipients' histories. Returns how many
+        index entries went.
+
+        What was attributed stays so: an order keeps the click it got
+        (`kept_click`), and an order arriving later cannot qualify for so old
+        a click (`attribution.clicks_needed_since`). Idempotent, and safe
+        beside the joins: it raises the join version, as their writes do.
+        """
+        k = self.keys
+        index = k.click_index(ws)
+        removed = 0
+        cursor = 0
+        while True:
+            cursor, entries = await self.redis.hscan(index, cursor=cursor, count=1000)
+            assert isinstance(entries, dict)
+            old = [ref for ref in (ClickRef.decode(str(i), str(v)) for i, v in entries.items())
+                   if ref.ts < before]
+            if old:
+                async with self._lock(ws):
+                    pipe = self.redis.pipeline(transaction=True)
+                    pipe.hdel(index, *[ref.click_id for ref in old])
+                    for r in sorted({ref.recipient for ref in old if ref.recipient}):
+                        pipe.zremrangebyscore(k.recipient_clicks(ws, r), "-inf", f"({before}")
+                    pipe.incr(k.join_version(ws))
+                    removed += int((await pipe.execute())[0])
+            if cursor == 0:
+                return removed
+
     # -- orders ------------------------------------------------------------------------
     async def order(self, ws: str, order_id: str, cfg: WorkspaceConfig,
                     mutate: Callable[[OrderState], OrderState] | None = None) -> list[Effect]:

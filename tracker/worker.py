@@ -27,7 +27,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from .attribution import ClickRef, OrderState, merge_order
+from .attribution import ClickRef, OrderState, clicks_needed_since, merge_order
 from .clickfold import Batch
 from .events import Event
 from .joins import Effect, Joins, apply_effects, pixel_purchase
@@ -616,6 +616,22 @@ class Worker:
                         break
         return removed
 
+    async def sweep_clicks(self, now: int | None = None) -> int:
+        """Forget clicks the joins no longer need (`clicks_needed_since`): the
+        click index and the recipients' histories would otherwise grow with
+        every click for good (about 150 bytes a click)."""
+        now = now if now is not None else time.time_ns() // 1_000_000
+        late_ms = self.settings.stream_retention_ms + 86_400_000
+        removed = 0
+        for ws in sorted(await self.redis.smembers(self.keys.workspaces())):
+            cfg = await self.config(str(ws))
+            if cfg is None:
+                continue
+            before = clicks_needed_since(now, cfg.attribution_window_h, late_ms,
+                                         cfg.raw_retention_days * 86_400_000)
+            removed += await self.joins.forget_clicks(str(ws), before)
+        return removed
+
     async def run_once(self, block_ms: int | None = None) -> int:
         """One read-process-ack round (and a reclaim when due). Returns how many
         clicks and events the entries it read held: the lanes' measure of a
@@ -630,6 +646,7 @@ class Worker:
         if now - self._last_sweep >= 3600:
             self._last_sweep = now
             await self.sweep_rows()
+            await self.sweep_clicks()
         n = 0
         for stream, entries in await self.read(block_ms):
             n += await self.process(stream, entries)

@@ -314,3 +314,70 @@ def test_a_crash_after_an_order_moved_changes_no_converter(redis_url: str) -> No
     assert (clean["A"]["converters"], clean["B"]["converters"]) == (0, 1)
     assert (clean["A"]["orders"], clean["B"]["orders"]) == (0, 1)
     assert asyncio.run(moved_order(redis_url, crash=True)) == clean
+
+
+DAY_MS = 24 * HOUR_MS
+
+
+async def forgotten(redis_url: str, sweep: bool) -> dict[str, Any]:
+    """Two orders attributed, one by its click id (r1), one by the last click
+    (r2); months later both recipients click again, the sweep (with `sweep`)
+    forgets the old clicks, and both orders are refunded in part."""
+    async with scenario_worker(redis_url) as (conn, store, worker):
+        keys = worker.keys
+
+        async def feed(entries: list[Entry]) -> None:
+            for kind, fields in entries:
+                stream = keys.click_stream(0) if kind == "click" else keys.event_stream(0)
+                await conn.xadd(stream, fields)  # type: ignore[arg-type]
+                while await worker.run_once(block_ms=None):
+                    pass
+
+        later = T0 + 150 * DAY_MS
+        await feed([
+            *(event("message", f"msg:wA{r}", T0, message_id=f"wA{r}", campaign="A",
+                    recipient=r, phone_hash=ph(r)) for r in ("r1", "r2")),
+            click("c1", "r1", "A", T0 + HOUR_MS), click("c2", "r2", "A", T0 + 3 * HOUR_MS),
+            event("order", "shop:o1", T0 + 5 * HOUR_MS, "shopify", order_id="o1",
+                  total="100.00", currency="EUR", click_id="c1", test=False),
+            event("order", "shop:o2", T0 + 6 * HOUR_MS, "shopify", order_id="o2",
+                  total="50.00", currency="EUR", phone_hashes=[ph("r2")], test=False),
+            click("c1late", "r1", "A", later), click("c2late", "r2", "A", later)])
+        index = keys.click_index(WS)
+        assert await conn.hlen(index) == 4
+        out: dict[str, Any] = {}
+        if sweep:
+            now = T0 + 200 * DAY_MS  # 90 days' raw retention: clicks before day 110 go
+            version = int(await conn.get(keys.join_version(WS)))
+            assert await worker.sweep_clicks(now) == 2
+            assert int(await conn.get(keys.join_version(WS))) > version
+            assert await worker.sweep_clicks(now) == 0
+            out["index"] = sorted(await conn.hkeys(index))  # type: ignore[misc]
+            out["histories"] = [await conn.zrange(keys.recipient_clicks(WS, r), 0, -1)
+                                for r in ("r1", "r2")]
+        await feed([event("refund", f"shop:rf{o}", T0 + 201 * DAY_MS, "shopify", order_id=o,
+                          refund_id=f"rf{o}", amount=amount, currency="EUR")
+                    for o, amount in (("o1", "30.00"), ("o2", "10.00"))])
+        assert await conn.hlen(keys.click_waits(WS)) == 0  # no order waits for a swept click
+        agg, links, recipients, meta = await store.campaign_counts(WS, "A")
+        out["report"] = campaign_report("A", agg, links, recipients, meta, 120)
+        out["rows"] = sorted(await conn.hgetall(keys.order_rows(WS, "A")))  # type: ignore[misc]
+        out["per_link"] = {k: v for k, v in (await conn.hgetall(  # type: ignore[misc]
+            keys.link_aggregates(WS, "A"))).items() if v != "0"}
+        return out
+
+
+def test_orders_keep_their_clicks_when_the_sweep_forgets_them(redis_url: str) -> None:
+    """A refund months after the order is attributed again with the order's
+    clicks gone from the join state: the revenue is reduced, not lost (nor
+    moved to the recipient's later clicks), and the sweep kept what is new."""
+    swept = asyncio.run(forgotten(redis_url, sweep=True))
+    assert swept.pop("index") == ["c1late", "c2late"]
+    assert swept.pop("histories") == [["c1late"], ["c2late"]]
+    rep = swept["report"]
+    assert (rep["orders"], rep["orders_by"]) == (2, {"click_id": 1, "last_click": 1})
+    assert rep["revenue"]["EUR"] == {**rep["revenue"]["EUR"], "gross": "150.00",
+                                     "refunded": "40.00", "net": "110.00"}
+    assert rep["converters"] == 2
+    assert swept["per_link"]["os=Android:orders"] == "2"  # the click's classes kept too
+    assert swept == asyncio.run(forgotten(redis_url, sweep=False))

@@ -7,6 +7,7 @@ Marked `cluster`: CI runs it; skip it locally with `-m "not cluster"`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -26,6 +27,9 @@ from tests.integration.test_simulation import check
 from tests.simulation import Simulation, drained, wait_until
 from tracker.app import create_app
 from tracker.keys import Keys
+from tracker.settings import Settings
+from tracker.store import connect
+from tracker.worker import Worker
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
@@ -58,6 +62,14 @@ def backlog(r: RedisCluster, keys: Keys) -> int:
             total += int(g["pending"])
             total += len(r.xrange(stream, "(" + g["last-delivered-id"], "+"))
     return total
+
+
+async def _sweep(settings: Settings, now: int) -> int:
+    conn = connect(settings.effective_redis_url)
+    try:
+        return await Worker(settings, conn, "sweeper").sweep_clicks(now)
+    finally:
+        await conn.aclose()
 
 
 def test_a_campaign_survives_a_master_going_down(cluster: Cluster, tmp_path: Path) -> None:
@@ -124,6 +136,12 @@ def test_a_campaign_survives_a_master_going_down(cluster: Cluster, tmp_path: Pat
                 w.send_signal(signal.SIGTERM)
             for w in workers:
                 assert w.wait(30) == 0
+        # the hourly sweep, long after the campaign: every click is forgotten
+        # from the join state (one transaction per page, in the join's slot)
+        # and no number changes
+        far = int(time.time() * 1000) + 400 * 86_400_000
+        assert asyncio.run(_sweep(settings, far)) > 0
+        assert r.hlen(keys.click_index("acme")) == 0
         check(sim, client, auth)
         outage = client.get("/api/v1/campaigns/outage/report", headers=auth).json()
         assert outage["clicks"] == outage["unique_clickers"] * 2 == 2 * len(down)
