@@ -633,7 +633,9 @@ def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
                 if a is not None and b is not None:
                     cpu[pack][name].append((a - b) / sizes.worker_clicks * 1e6)
             svc.stop_worker()
-        kept = _folded_memory(r, base, stream, sizes.worker_clicks * sizes.runs * len(packs))
+        folded = sizes.worker_clicks * sizes.runs * len(packs)
+        kept = _folded_memory(r, base, stream, folded)
+        swept = _swept_memory(svc, r, base, folded)
         r.close()
     for pack in packs:
         rate = statistics.median(rates[pack])
@@ -643,7 +645,7 @@ def _drain(tmp: Path, sizes: Sizes, rows: list[list[str]], redirect_rps: float,
                      f"{pack} an entry)", f"{rate:,.0f} clicks/s", "", ratio,
                      cpu_cell({k: statistics.median(v) for k, v in cpu[pack].items() if v},
                               "a click")])
-    rows.append(kept)
+    rows += [kept, swept]
 
 
 def _folded_memory(r: Any, base: int, stream: str, clicks: int) -> list[str]:
@@ -679,6 +681,36 @@ def _folded_memory(r: Any, base: int, stream: str, clicks: int) -> list[str]:
             f"click rows {rows / clicks:,.0f}, click index {index / clicks:,.0f}, recipients' "
             f"histories {history / clicks:,.0f}, clicker states {state / clicks:,.0f}, "
             f"per-link counters {links / clicks:,.0f}, the rest {rest / clicks:,.0f}"]
+
+
+def _swept_memory(svc: Service, r: Any, base: int, clicks: int) -> list[str]:
+    """What the same clicks keep once the worker's hourly sweeps are past the
+    workspace's raw retention (its rows, click index and histories gone), and
+    how long the sweeps of so many took: the worker's own code, at a clock
+    a year ahead."""
+    from tracker.settings import Settings
+    from tracker.store import connect
+    from tracker.worker import Worker
+
+    settings = Settings.from_env(svc.env)
+    later = int(time.time() * 1000) + 366 * 86_400_000
+
+    async def sweep() -> tuple[int, int]:
+        conn = connect(settings.effective_redis_url)
+        try:
+            worker = Worker(settings, conn, "bench-sweep")
+            return await worker.sweep_rows(later), await worker.sweep_clicks(later)
+        finally:
+            await conn.aclose()
+
+    started = time.monotonic()
+    rows, index = asyncio.run(sweep())
+    took = time.monotonic() - started
+    left = int(r.info("memory")["used_memory"]) - base
+    return [f"memory: per folded click, past the raw retention ({clicks:,})",
+            f"{left / clicks:,.0f} bytes", "INFO memory",
+            f"the sweeps took {took:.1f} s for {rows:,} rows and {index:,} index entries; "
+            "left: the clicker states, per-link counters and the rest"]
 
 
 def bench_worker_mixed(tmp: Path, sizes: Sizes, rows: list[list[str]]) -> None:
