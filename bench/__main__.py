@@ -684,7 +684,7 @@ def _folded_memory(r: Any, base: int, stream: str, clicks: int) -> list[str]:
 
 
 def _swept_memory(svc: Service, r: Any, base: int, clicks: int) -> list[str]:
-    """What the same clicks keep once the worker's hourly sweeps are past the
+    """What the same clicks keep once the worker's retention sweeps are past the
     workspace's raw retention (its rows, click index and histories gone), and
     how long the sweeps of so many took: the worker's own code, at a clock
     a year ahead."""

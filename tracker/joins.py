@@ -194,7 +194,8 @@ class Joins:
         What was attributed stays so: an order keeps the click it got
         (`kept_click`), and an order arriving later cannot qualify for so old
         a click (`attribution.clicks_needed_since`). Idempotent, and safe
-        beside the joins: it raises the join version, as their writes do.
+        beside the joins: it raises the join version, as their writes do
+        (scripts/forget_clicks.lua, a call a page).
         """
         k = self.keys
         index = k.click_index(ws)
@@ -206,13 +207,12 @@ class Joins:
             old = [ref for ref in (ClickRef.decode(str(i), str(v)) for i, v in entries.items())
                    if ref.ts < before]
             if old:
-                async with self._lock(ws):
-                    pipe = self.redis.pipeline(transaction=True)
-                    pipe.hdel(index, *[ref.click_id for ref in old])
-                    for r in sorted({ref.recipient for ref in old if ref.recipient}):
-                        pipe.zremrangebyscore(k.recipient_clicks(ws, r), "-inf", f"({before}")
-                    pipe.incr(k.join_version(ws))
-                    removed += int((await pipe.execute())[0])
+                histories = [k.recipient_clicks(ws, r)
+                             for r in sorted({ref.recipient for ref in old if ref.recipient})]
+                async with self._lock(ws):  # it raises the join version: see _locks
+                    removed += int(await self._script(
+                        Scripts.forget_clicks, [index, k.join_version(ws), *histories],
+                        [before, *(ref.click_id for ref in old)]))
             if cursor == 0:
                 return removed
 

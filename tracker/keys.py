@@ -180,6 +180,10 @@ class Keys:
         """consumer -> its counters (JSON), published by each worker for /metrics."""
         return f"{self.prefix}:workers"
 
+    def sweep_turn(self) -> str:
+        """The consumer that runs the retention sweeps, for a day (SET NX PX)."""
+        return f"{self.prefix}:sweep"
+
     def dead_letters(self) -> str:
         """Entries the worker gave up on, with their error: for a person to look at."""
         return f"{self.prefix}:dead"

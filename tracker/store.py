@@ -145,11 +145,13 @@ class Scripts:
     apply_status = Script.load("apply_status")
     join_clicks = Script.load("join_clicks")
     join_messages = Script.load("join_messages")
+    forget_clicks = Script.load("forget_clicks")
 
     @classmethod
     def all(cls) -> list[Script]:
         return [cls.create_links, cls.edit_link, cls.redirect_miss, cls.apply_click,
-                cls.intake, cls.ensure, cls.apply_status, cls.join_clicks, cls.join_messages]
+                cls.intake, cls.ensure, cls.apply_status, cls.join_clicks, cls.join_messages,
+                cls.forget_clicks]
 
 
 SCOPES = ("full", "read")

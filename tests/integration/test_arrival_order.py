@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -381,3 +382,30 @@ def test_orders_keep_their_clicks_when_the_sweep_forgets_them(redis_url: str) ->
     assert rep["converters"] == 2
     assert swept["per_link"]["os=Android:orders"] == "2"  # the click's classes kept too
     assert swept == asyncio.run(forgotten(redis_url, sweep=False))
+
+
+def test_one_worker_of_the_group_sweeps_once_a_day(redis_url: str) -> None:
+    """The retention sweeps read every kept click: the group runs them once
+    a day, whichever worker's turn comes first."""
+    async def go() -> None:
+        async with scenario_worker(redis_url) as (conn, _store, worker):
+            keys = worker.keys
+            await conn.hset(keys.workspace(WS), "retention_days", "30")
+            await conn.sadd(keys.workspace_campaigns(WS), "A")  # as its links would
+            old = int(time.time() * 1000) - 40 * DAY_MS
+            for cid in ("c1", "c2"):
+                await conn.xadd(keys.click_stream(0), click(cid, "r1", "A", old)[1])
+            while await worker.run_once(block_ms=None):
+                pass
+            assert await conn.hlen(keys.click_index(WS)) == 2
+            assert await conn.hlen(keys.click_rows(WS, "A")) == 2
+            other = Worker(worker.settings, conn, "w2")
+            assert await worker.sweep()
+            assert not await other.sweep()  # not its turn
+            assert await conn.hlen(keys.click_index(WS)) == 0
+            assert await conn.hlen(keys.click_rows(WS, "A")) == 0
+            assert not await conn.exists(keys.recipient_clicks(WS, "r1"))
+            assert 23 * HOUR_MS < await conn.pttl(keys.sweep_turn()) <= 24 * HOUR_MS
+            assert await conn.get(keys.sweep_turn()) == "w1"
+
+    asyncio.run(go())
