@@ -612,14 +612,11 @@ class Worker:
         now = now if now is not None else time.time_ns() // 1_000_000
         floor_ms = self.settings.stream_retention_ms + 86_400_000
         removed = 0
-        for ws in sorted(await self.redis.smembers(self.keys.workspaces())):
-            cfg = await self.config(str(ws))
-            if cfg is None:
-                continue
+        for ws, cfg in await self._workspaces():
             cutoff = now - max(cfg.raw_retention_days * 86_400_000, floor_ms)
             for campaign in sorted(await self.redis.smembers(
-                    self.keys.workspace_campaigns(str(ws)))):
-                key = self.keys.click_rows(str(ws), str(campaign))
+                    self.keys.workspace_campaigns(ws))):
+                key = self.keys.click_rows(ws, str(campaign))
                 cursor = 0
                 while True:
                     cursor, rows = await self.redis.hscan(key, cursor=cursor, count=1000)
@@ -638,14 +635,20 @@ class Worker:
         now = now if now is not None else time.time_ns() // 1_000_000
         late_ms = self.settings.stream_retention_ms + 86_400_000
         removed = 0
-        for ws in sorted(await self.redis.smembers(self.keys.workspaces())):
-            cfg = await self.config(str(ws))
-            if cfg is None:
-                continue
+        for ws, cfg in await self._workspaces():
             before = clicks_needed_since(now, cfg.attribution_window_h, late_ms,
                                          cfg.raw_retention_days * 86_400_000)
-            removed += await self.joins.forget_clicks(str(ws), before)
+            removed += await self.joins.forget_clicks(ws, before)
         return removed
+
+    async def _workspaces(self) -> list[tuple[str, WorkspaceConfig]]:
+        """Every workspace that still exists, with its settings, in name order."""
+        out: list[tuple[str, WorkspaceConfig]] = []
+        for ws in sorted(str(w) for w in await self.redis.smembers(self.keys.workspaces())):
+            cfg = await self.config(ws)
+            if cfg is not None:
+                out.append((ws, cfg))
+        return out
 
     async def run_once(self, block_ms: int | None = None) -> int:
         """One read-process-ack round (and a reclaim when due). Returns how many
