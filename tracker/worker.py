@@ -54,7 +54,8 @@ MAX_DELIVERIES = 5
 MAX_SOLO_ATTEMPTS = 3
 CONFIG_TTL = 5.0  # seconds a worker trusts its copy of a workspace's settings
 STATS_EVERY = 1.0  # seconds between a running worker's reports of its counters (/metrics)
-SWEEP_EVERY_MS = 86_400_000  # one retention sweep a day in the group (see Worker.sweep)
+DAY_MS = 86_400_000
+SWEEP_EVERY_MS = DAY_MS  # one retention sweep a day in the group (see Worker.sweep)
 
 
 @dataclass
@@ -610,10 +611,9 @@ class Worker:
         redelivery can outlive its marker.
         """
         now = now if now is not None else time.time_ns() // 1_000_000
-        floor_ms = self.settings.stream_retention_ms + 86_400_000
         removed = 0
         for ws, cfg in await self._workspaces():
-            cutoff = now - max(cfg.raw_retention_days * 86_400_000, floor_ms)
+            cutoff = now - max(cfg.raw_retention_days * DAY_MS, self._redelivery_ms)
             for campaign in sorted(await self.redis.smembers(
                     self.keys.workspace_campaigns(ws))):
                 key = self.keys.click_rows(ws, str(campaign))
@@ -633,13 +633,19 @@ class Worker:
         click index and the recipients' histories would otherwise grow with
         every click for good (about 150 bytes a click)."""
         now = now if now is not None else time.time_ns() // 1_000_000
-        late_ms = self.settings.stream_retention_ms + 86_400_000
         removed = 0
         for ws, cfg in await self._workspaces():
-            before = clicks_needed_since(now, cfg.attribution_window_h, late_ms,
-                                         cfg.raw_retention_days * 86_400_000)
+            # (an order arrives at most as late as an entry can be redelivered)
+            before = clicks_needed_since(now, cfg.attribution_window_h, self._redelivery_ms,
+                                         cfg.raw_retention_days * DAY_MS)
             removed += await self.joins.forget_clicks(ws, before)
         return removed
+
+    @property
+    def _redelivery_ms(self) -> int:
+        """How long after its time an entry can still reach a worker: the
+        streams' retention, and a day."""
+        return self.settings.stream_retention_ms + DAY_MS
 
     async def _workspaces(self) -> list[tuple[str, WorkspaceConfig]]:
         """Every workspace that still exists, with its settings, in name order."""
