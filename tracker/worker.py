@@ -189,6 +189,7 @@ class Worker:
         self._last_reclaim = 0.0
         self._last_trim = time.monotonic()
         self._last_sweep = time.monotonic()
+        self._sweeping: asyncio.Task[None] | None = None
         self._last_publish = 0.0
         url = settings.effective_redis_url
         self.fast: FastRedis | None = FastRedis(url) if resp_supported(url) else None
@@ -603,6 +604,13 @@ class Worker:
         await self.sweep_clicks()
         return True
 
+    async def _sweep_beside(self) -> None:
+        try:
+            await self.sweep()
+        except Exception:  # the next one, in an hour or a day, starts over
+            self.stats.errors += 1
+            log.exception("retention sweep failed")
+
     async def sweep_rows(self, now: int | None = None) -> int:
         """Drop raw click rows past their workspace's retention; aggregates stay.
 
@@ -667,9 +675,12 @@ class Worker:
         if now - self._last_trim >= 60:
             self._last_trim = now
             await self.trim()
-        if now - self._last_sweep >= 3600:
+        if now - self._last_sweep >= 3600 and (self._sweeping is None or self._sweeping.done()):
             self._last_sweep = now
-            await self.sweep()
+            # Beside the lanes, not in one: a sweep of millions of clicks takes
+            # a minute, which a lane would not fold (nor its siblings, which
+            # wait for a backlog it would not see).
+            self._sweeping = asyncio.create_task(self._sweep_beside())
         n = 0
         for stream, entries in await self.read(block_ms):
             n += await self.process(stream, entries)
@@ -706,6 +717,10 @@ class Worker:
         # it, but poison is judged by failures alone (MAX_SOLO_ATTEMPTS), so
         # none of them is dead-lettered (the SIGKILL test).
         await asyncio.gather(*(self._lane(stop, i) for i in range(self.settings.worker_lanes)))
+        if self._sweeping is not None:  # idempotent: the group's next turn does it all
+            self._sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeping
         with contextlib.suppress(RedisError, OSError):
             await self.publish_stats()  # (the last rounds' too)
         log.info("worker %s stopped: %s", self.consumer, self.stats)

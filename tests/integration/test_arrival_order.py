@@ -409,3 +409,32 @@ def test_one_worker_of_the_group_sweeps_once_a_day(redis_url: str) -> None:
             assert await conn.get(keys.sweep_turn()) == "w1"
 
     asyncio.run(go())
+
+
+def test_a_due_sweep_runs_beside_the_lanes(redis_url: str) -> None:
+    """An hour after the last look, a round starts the day's sweep as a task
+    of its own and goes on folding: a lane never waits for a sweep."""
+    async def go() -> None:
+        async with scenario_worker(redis_url) as (conn, _store, worker):
+            keys = worker.keys
+            await conn.hset(keys.workspace(WS), "retention_days", "30")
+            await conn.sadd(keys.workspace_campaigns(WS), "A")
+            old = int(time.time() * 1000) - 40 * DAY_MS
+            await conn.xadd(keys.click_stream(0), click("c1", "r1", "A", old)[1])
+            while await worker.run_once(block_ms=None):
+                pass
+            assert worker._sweeping is None
+            worker._last_sweep -= 3600
+            await conn.xadd(keys.click_stream(0), click("c2", "r1", "A", old)[1])
+            assert await worker.run_once(block_ms=None) == 1  # the round folded its click
+            sweeping = worker._sweeping
+            assert sweeping is not None
+            await sweeping
+            assert await conn.get(keys.sweep_turn()) == "w1"
+            # c1 was there before the sweep began (c2 came while it ran: either way)
+            assert "c1" not in await conn.hkeys(keys.click_index(WS))  # type: ignore[misc]
+            assert "c1" not in await conn.hkeys(keys.click_rows(WS, "A"))  # type: ignore[misc]
+            assert await worker.run_once(block_ms=None) == 0
+            assert worker._sweeping is sweeping  # not due again for an hour
+
+    asyncio.run(go())
