@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -42,6 +42,7 @@ from .attribution import (
     merge_order,
     order_contribution,
 )
+from .clock import now_ms
 from .events import Event
 from .keys import Keys
 from .money import check_currency, fmt, parse_amount
@@ -74,6 +75,23 @@ class Status:
 
 
 Effect = Ensure | Status
+
+
+def waiting_orders(value: str | None) -> tuple[list[str], int | None]:
+    """The orders that wait for a click id, and since when (unix ms; None for
+    a wait stored before waits kept their time)."""
+    if not value:
+        return [], None
+    data = json.loads(value)
+    if isinstance(data, list):
+        return [str(o) for o in data], None
+    return [str(o) for o in data["orders"]], int(data["since"])
+
+
+def wait_value(orders: Iterable[str], since: int) -> str:
+    """A wait as stored: its orders, and when the first began waiting (what
+    the retention sweep goes by: the click never came)."""
+    return json.dumps({"orders": sorted(set(orders)), "since": since}, sort_keys=True)
 
 
 def _ms(sent: str) -> int | None:
@@ -180,7 +198,7 @@ class Joins:
             members = await self.redis.smembers(k.recipient_orders(ws, recipients[int(j) - 1]))
             orders |= {str(m) for m in members}
         for waited in waiting[1::2]:
-            orders |= set(json.loads(waited))
+            orders |= set(waiting_orders(waited)[0])
         effects: list[Effect] = []
         for order_id in sorted(orders):
             effects += await self.order(ws, str(order_id), cfg)
@@ -213,6 +231,35 @@ class Joins:
                     removed += int(await self._script(
                         Scripts.forget_clicks, [index, k.join_version(ws), *histories],
                         [before, *(ref.click_id for ref in old)]))
+            if cursor == 0:
+                return removed
+
+    async def forget_waits(self, ws: str, before: int, now: int) -> int:
+        """Sweep the waits for click ids that began before `before` (ms): by
+        then a click that was coming has come (its order was attributed
+        again, and the wait only cost every click batch a look), and one that
+        has not never will (a made-up id, a pixel's). A wait stored without
+        its time is given `now`, and goes a sweep's bound later. Returns how
+        many went. Idempotent; a wait an order changed meanwhile is left for
+        the next sweep (scripts/forget_waits.lua, a call a page)."""
+        k = self.keys
+        waits = k.click_waits(ws)
+        removed = 0
+        cursor = 0
+        while True:
+            cursor, entries = await self.redis.hscan(waits, cursor=cursor, count=1000)
+            assert isinstance(entries, dict)
+            args: list[str] = []
+            for cid, value in entries.items():
+                orders, since = waiting_orders(str(value))
+                if since is None:
+                    args += (str(cid), str(value), wait_value(orders, now))
+                elif since < before:
+                    args += (str(cid), str(value), "")
+            if args:
+                async with self._lock(ws):  # it raises the join version: see _locks
+                    removed += int(await self._script(
+                        Scripts.forget_waits, [waits, k.join_version(ws)], args))
             if cursor == 0:
                 return removed
 
@@ -258,11 +305,11 @@ class Joins:
                         and all(c.click_id != kept[1].click_id for c in customer)):
                     # (a later click of theirs before the order still wins)
                     customer.append(kept[1])
-            missing: dict[str, list[str]] = {}
+            missing: dict[str, tuple[list[str], int | None]] = {}
             unseen = [c for c in own_ids if c not in {x.click_id for x in own}]
             if unseen:
                 vals = await pipe.hmget(k.click_waits(ws), unseen)
-                missing = {c: json.loads(v or "[]") for c, v in zip(unseen, vals, strict=True)}
+                missing = {c: waiting_orders(v) for c, v in zip(unseen, vals, strict=True)}
             attr = attribute(state, own, customer, cfg.attribution_window_h)
             contrib = order_contribution(state, attr)
             campaign = attr.campaign if attr else ""
@@ -304,10 +351,12 @@ class Joins:
                 pipe.sadd(k.recipient_orders(ws, r), order_id)
             for ident in state.identities:
                 pipe.sadd(k.identity_orders(ws, ident), order_id)
-            for cid, waiting in missing.items():
+            for cid, (waiting, since) in missing.items():
                 # The click is not here yet (a lagging stream): when it comes,
-                # this order is attributed again.
-                pipe.hset(k.click_waits(ws), cid, json.dumps(sorted({*waiting, order_id})))
+                # this order is attributed again. (Or it never comes: a made-up
+                # id, another workspace's; the sweep forgets the wait then.)
+                pipe.hset(k.click_waits(ws), cid,
+                          wait_value({*waiting, order_id}, now_ms() if since is None else since))
             return effects
 
         return await self._txn(ws, body)

@@ -146,12 +146,13 @@ class Scripts:
     join_clicks = Script.load("join_clicks")
     join_messages = Script.load("join_messages")
     forget_clicks = Script.load("forget_clicks")
+    forget_waits = Script.load("forget_waits")
 
     @classmethod
     def all(cls) -> list[Script]:
         return [cls.create_links, cls.edit_link, cls.redirect_miss, cls.apply_click,
                 cls.intake, cls.ensure, cls.apply_status, cls.join_clicks, cls.join_messages,
-                cls.forget_clicks]
+                cls.forget_clicks, cls.forget_waits]
 
 
 SCOPES = ("full", "read")

@@ -591,17 +591,18 @@ class Worker:
         return removed
 
     async def sweep(self) -> bool:
-        """The retention sweeps (rows, then the joins' clicks), if it is this
-        worker's turn: one worker of the group a day. Each sweep reads every
-        kept click of a workspace (about 25 us a click, the benchmark's
-        "past the raw retention" row), and retention counts in days: hourly,
-        or in every worker, they would cost more over a click's life than
-        folding it."""
+        """The retention sweeps (rows, the joins' clicks, the orders' waits for
+        clicks), if it is this worker's turn: one worker of the group a day.
+        Each sweep reads every kept click of a workspace (about 25 us a click,
+        the benchmark's "past the raw retention" row), and retention counts in
+        days: hourly, or in every worker, they would cost more over a click's
+        life than folding it."""
         if not await self.redis.set(self.keys.sweep_turn(), self.consumer, nx=True,
                                     px=SWEEP_EVERY_MS):
             return False
         await self.sweep_rows()
         await self.sweep_clicks()
+        await self.sweep_waits()
         return True
 
     async def _sweep_beside(self) -> None:
@@ -647,6 +648,16 @@ class Worker:
             before = clicks_needed_since(now, cfg.attribution_window_h, self._redelivery_ms,
                                          cfg.raw_retention_days * DAY_MS)
             removed += await self.joins.forget_clicks(ws, before)
+        return removed
+
+    async def sweep_waits(self, now: int | None = None) -> int:
+        """Forget the orders' waits for click ids that did not come within an
+        entry's redelivery: kept, they grew for good (a pixel naming made-up
+        click ids), and while any is kept every click batch looks them up."""
+        now = now if now is not None else time.time_ns() // 1_000_000
+        removed = 0
+        for ws, _cfg in await self._workspaces():
+            removed += await self.joins.forget_waits(ws, now - self._redelivery_ms, now)
         return removed
 
     @property

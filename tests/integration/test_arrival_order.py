@@ -387,6 +387,8 @@ def test_orders_keep_their_clicks_when_the_sweep_forgets_them(redis_url: str) ->
 def test_one_worker_of_the_group_sweeps_once_a_day(redis_url: str) -> None:
     """The retention sweeps read every kept click: the group runs them once
     a day, whichever worker's turn comes first."""
+    from tracker.joins import wait_value
+
     async def go() -> None:
         async with scenario_worker(redis_url) as (conn, _store, worker):
             keys = worker.keys
@@ -397,6 +399,8 @@ def test_one_worker_of_the_group_sweeps_once_a_day(redis_url: str) -> None:
                 await conn.xadd(keys.click_stream(0), click(cid, "r1", "A", old)[1])
             while await worker.run_once(block_ms=None):
                 pass
+            # an order's wait for a click that never came, as old
+            await conn.hset(keys.click_waits(WS), "c9", wait_value(["o9"], old))
             assert await conn.hlen(keys.click_index(WS)) == 2
             assert await conn.hlen(keys.click_rows(WS, "A")) == 2
             other = Worker(worker.settings, conn, "w2")
@@ -405,6 +409,7 @@ def test_one_worker_of_the_group_sweeps_once_a_day(redis_url: str) -> None:
             assert await conn.hlen(keys.click_index(WS)) == 0
             assert await conn.hlen(keys.click_rows(WS, "A")) == 0
             assert not await conn.exists(keys.recipient_clicks(WS, "r1"))
+            assert not await conn.exists(keys.click_waits(WS))
             assert 23 * HOUR_MS < await conn.pttl(keys.sweep_turn()) <= 24 * HOUR_MS
             assert await conn.get(keys.sweep_turn()) == "w1"
 
@@ -436,5 +441,67 @@ def test_a_due_sweep_runs_beside_the_lanes(redis_url: str) -> None:
             assert "c1" not in await conn.hkeys(keys.click_rows(WS, "A"))  # type: ignore[misc]
             assert await worker.run_once(block_ms=None) == 0
             assert worker._sweeping is sweeping  # not due again for an hour
+
+    asyncio.run(go())
+
+
+def test_waits_for_clicks_that_never_come_are_swept(redis_url: str) -> None:
+    """An order names a click id before its click (a lagging stream) or one
+    that never comes (made up, as a pixel can): it waits, with its time. The
+    sweep forgets waits older than an entry's redelivery (by then the click
+    came, or never will), gives a wait stored without its time the sweep's,
+    and leaves a wait an order changed since it read it."""
+    from tracker.joins import wait_value, waiting_orders
+    from tracker.store import Scripts
+
+    async def go() -> None:
+        async with scenario_worker(redis_url) as (conn, store, worker):
+            keys = worker.keys
+            waits = keys.click_waits(WS)
+
+            async def feed(entries: list[Entry]) -> None:
+                for kind, fields in entries:
+                    stream = keys.click_stream(0) if kind == "click" else keys.event_stream(0)
+                    await conn.xadd(stream, fields)  # type: ignore[arg-type]
+                    while await worker.run_once(block_ms=None):
+                        pass
+
+            start = int(time.time() * 1000)
+            await feed([
+                event("order", "shop:o1", T0 + 2 * HOUR_MS, "shopify", order_id="o1",
+                      total="100.00", currency="EUR", click_id="late", test=False),
+                event("order", "shop:o2", T0 + 2 * HOUR_MS, "shopify", order_id="o2",
+                      total="20.00", currency="EUR", click_id="ghost", test=False),
+                click("late", "r1", "A", T0 + HOUR_MS)])  # it came after its order
+            await conn.hset(waits, "legacy", '["o3"]')  # (as stored before waits had a time)
+            stored = await conn.hgetall(waits)  # type: ignore[misc]
+            assert sorted(stored) == ["ghost", "late", "legacy"]
+            for cid, order in (("late", "o1"), ("ghost", "o2")):
+                orders, since = waiting_orders(stored[cid])
+                assert orders == [order]
+                assert since is not None and start <= since <= int(time.time() * 1000)
+
+            now = start + HOUR_MS
+            assert await worker.sweep_waits(now) == 0  # none is a redelivery old
+            assert waiting_orders(await conn.hget(waits, "legacy")) == (["o3"], now)
+            # an order joined "ghost" after a sweep read it: the sweep leaves it be
+            version = int(await conn.get(keys.join_version(WS)))
+            assert await Scripts.forget_waits(conn, [waits, keys.join_version(WS)], [
+                "ghost", wait_value(["o2"], 1), ""]) == 0
+            assert await conn.hexists(waits, "ghost")
+            assert int(await conn.get(keys.join_version(WS))) == version + 1
+
+            later = now + worker._redelivery_ms + 1
+            assert await worker.sweep_waits(later) == 3
+            assert await conn.hlen(waits) == 0
+            assert await worker.sweep_waits(later) == 0
+            # the order whose click came late was attributed, and stays so
+            await feed([event("refund", "shop:rf1", T0 + 3 * HOUR_MS, "shopify", order_id="o1",
+                              refund_id="rf1", amount="30.00", currency="EUR")])
+            agg, links, recipients, meta = await store.campaign_counts(WS, "A")
+            rep = campaign_report("A", agg, links, recipients, meta, 120)
+            assert (rep["orders"], rep["orders_by"]) == (1, {"click_id": 1, "last_click": 0})
+            assert rep["revenue"]["EUR"]["net"] == "70.00"
+            assert await conn.hlen(waits) == 0  # its click is in the index: no new wait
 
     asyncio.run(go())
