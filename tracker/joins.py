@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -218,11 +218,8 @@ class Joins:
         k = self.keys
         index = k.click_index(ws)
         removed = 0
-        cursor = 0
-        while True:
-            cursor, entries = await self.redis.hscan(index, cursor=cursor, count=1000)
-            assert isinstance(entries, dict)
-            old = [ref for ref in (ClickRef.decode(str(i), str(v)) for i, v in entries.items())
+        async for entries in self._pages(index):
+            old = [ref for ref in (ClickRef.decode(i, v) for i, v in entries.items())
                    if ref.ts < before]
             if old:
                 histories = [k.recipient_clicks(ws, r)
@@ -231,8 +228,18 @@ class Joins:
                     removed += int(await self._script(
                         Scripts.forget_clicks, [index, k.join_version(ws), *histories],
                         [before, *(ref.click_id for ref in old)]))
+        return removed
+
+    async def _pages(self, key: str) -> AsyncIterator[dict[str, str]]:
+        """A hash a page at a time (HSCAN), for the sweeps: each page is
+        handled before the next is read."""
+        cursor = 0
+        while True:
+            cursor, page = await self.redis.hscan(key, cursor=cursor, count=1000)
+            assert isinstance(page, dict)
+            yield {str(f): str(v) for f, v in page.items()}
             if cursor == 0:
-                return removed
+                return
 
     async def forget_waits(self, ws: str, before: int, now: int) -> int:
         """Sweep the waits for click ids that began before `before` (ms): by
@@ -245,23 +252,19 @@ class Joins:
         k = self.keys
         waits = k.click_waits(ws)
         removed = 0
-        cursor = 0
-        while True:
-            cursor, entries = await self.redis.hscan(waits, cursor=cursor, count=1000)
-            assert isinstance(entries, dict)
+        async for entries in self._pages(waits):
             args: list[str] = []
             for cid, value in entries.items():
-                orders, since = waiting_orders(str(value))
+                orders, since = waiting_orders(value)
                 if since is None:
-                    args += (str(cid), str(value), wait_value(orders, now))
+                    args += (cid, value, wait_value(orders, now))
                 elif since < before:
-                    args += (str(cid), str(value), "")
+                    args += (cid, value, "")
             if args:
                 async with self._lock(ws):  # it raises the join version: see _locks
                     removed += int(await self._script(
                         Scripts.forget_waits, [waits, k.join_version(ws)], args))
-            if cursor == 0:
-                return removed
+        return removed
 
     # -- orders ------------------------------------------------------------------------
     async def order(self, ws: str, order_id: str, cfg: WorkspaceConfig,

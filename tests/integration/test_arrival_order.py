@@ -320,6 +320,15 @@ def test_a_crash_after_an_order_moved_changes_no_converter(redis_url: str) -> No
 DAY_MS = 24 * HOUR_MS
 
 
+async def feed_one_by_one(conn: Any, worker: Worker, entries: list[Entry]) -> None:
+    """Each entry into its stream, and folded before the next comes."""
+    for kind, fields in entries:
+        stream = worker.keys.click_stream(0) if kind == "click" else worker.keys.event_stream(0)
+        await conn.xadd(stream, fields)
+        while await worker.run_once(block_ms=None):
+            pass
+
+
 async def forgotten(redis_url: str, sweep: bool) -> dict[str, Any]:
     """Two orders attributed, one by its click id (r1), one by the last click
     (r2); months later both recipients click again, the sweep (with `sweep`)
@@ -328,11 +337,7 @@ async def forgotten(redis_url: str, sweep: bool) -> dict[str, Any]:
         keys = worker.keys
 
         async def feed(entries: list[Entry]) -> None:
-            for kind, fields in entries:
-                stream = keys.click_stream(0) if kind == "click" else keys.event_stream(0)
-                await conn.xadd(stream, fields)  # type: ignore[arg-type]
-                while await worker.run_once(block_ms=None):
-                    pass
+            await feed_one_by_one(conn, worker, entries)
 
         later = T0 + 150 * DAY_MS
         await feed([
@@ -460,11 +465,7 @@ def test_waits_for_clicks_that_never_come_are_swept(redis_url: str) -> None:
             waits = keys.click_waits(WS)
 
             async def feed(entries: list[Entry]) -> None:
-                for kind, fields in entries:
-                    stream = keys.click_stream(0) if kind == "click" else keys.event_stream(0)
-                    await conn.xadd(stream, fields)  # type: ignore[arg-type]
-                    while await worker.run_once(block_ms=None):
-                        pass
+                await feed_one_by_one(conn, worker, entries)
 
             start = int(time.time() * 1000)
             await feed([
